@@ -1,0 +1,108 @@
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { FrameTooLargeError, MalformedFrameError, UnknownMessageTypeError, UnsupportedVersionError } from './errors.js'
+import { decodeHlc, encodeHlc } from './hlc.js'
+import type { EphemeralEntry, EphemeralValue } from './ephemeral-types.js'
+import { MESSAGE_TAGS, type WireMessage } from './wire-messages.js'
+import {
+  expectEnd,
+  readStrictAny,
+  readStrictBytes,
+  readStrictString,
+  readStrictUint,
+} from './strict-decoding.js'
+
+/** The wire-format version this build writes and accepts. */
+export const WIRE_VERSION = 1
+
+/** Default hard limit on one frame: 1 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+
+/** Longest document name, entity id or field name accepted on the wire, in UTF-8 bytes. */
+export const MAX_NAME_BYTES = 512
+
+/** Codec limits. */
+export interface CodecOptions {
+  /** Hard limit on an encoded frame, in bytes. Default `DEFAULT_MAX_FRAME_BYTES`. */
+  readonly maxFrameBytes?: number
+}
+
+const writeEntry = (encoder: encoding.Encoder, entry: EphemeralEntry): void => {
+  encoding.writeVarString(encoder, entry.entity)
+  encoding.writeVarString(encoder, entry.field)
+  encodeHlc(encoder, entry.stamp)
+  encoding.writeVarUint8Array(encoder, encodeEphemeralValue(entry.value))
+}
+
+/** Encodes one ephemeral value with lib0's `writeAny`. */
+export const encodeEphemeralValue = (value: EphemeralValue): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  encoding.writeAny(encoder, value as Parameters<typeof encoding.writeAny>[1])
+  return encoding.toUint8Array(encoder)
+}
+
+/** Encodes a message as one frame: version, type tag, body. Throws `FrameTooLargeError` past the limit. */
+export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, WIRE_VERSION)
+  encoding.writeVarUint(encoder, MESSAGE_TAGS[message.type])
+  switch (message.type) {
+    case 'sync':
+      encoding.writeVarString(encoder, message.doc)
+      encoding.writeVarUint8Array(encoder, message.payload)
+      break
+    case 'ephemeral':
+      encoding.writeVarUint(encoder, message.entries.length)
+      for (const entry of message.entries) writeEntry(encoder, entry)
+      break
+  }
+  const frame = encoding.toUint8Array(encoder)
+  const limit = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  if (frame.length > limit) throw new FrameTooLargeError(frame.length, limit)
+  return frame
+}
+
+const readEntry = (decoder: decoding.Decoder, maxBytes: number): EphemeralEntry => {
+  const entity = readStrictString(decoder, 'ephemeral entity', MAX_NAME_BYTES)
+  const field = readStrictString(decoder, 'ephemeral field', MAX_NAME_BYTES)
+  const stamp = decodeHlc(decoder)
+  const value = readStrictAny(decoder, 'ephemeral value', maxBytes)
+  if (value === undefined || typeof value === 'bigint') throw new MalformedFrameError('ephemeral value has an unsupported type')
+  return { entity, field, stamp, value: value as EphemeralValue }
+}
+
+/**
+ * Decodes one frame strictly: an oversized, truncated, unknown-type or wrong-version frame, or one
+ * with trailing bytes, raises a `FrameDecodeError` subclass and yields nothing.
+ */
+export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): WireMessage => {
+  const limit = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
+  if (frame.length > limit) throw new FrameTooLargeError(frame.length, limit)
+  const decoder = decoding.createDecoder(frame)
+  const version = readStrictUint(decoder, 'wire version')
+  if (version !== WIRE_VERSION) throw new UnsupportedVersionError(version, WIRE_VERSION)
+  const tag = readStrictUint(decoder, 'message type')
+  let message: WireMessage
+  switch (tag) {
+    case MESSAGE_TAGS.sync: {
+      const doc = readStrictString(decoder, 'document name', MAX_NAME_BYTES)
+      const payload = readStrictBytes(decoder, 'sync payload', limit)
+      message = { type: 'sync', doc, payload }
+      break
+    }
+    case MESSAGE_TAGS.ephemeral: {
+      const count = readStrictUint(decoder, 'ephemeral entry count')
+      // Each entry takes at least 5 bytes, so a count the frame cannot hold is a lie; refuse it
+      // before allocating anything for it.
+      if (count * 5 > frame.length) throw new MalformedFrameError(`ephemeral entry count ${count} exceeds frame size`)
+      const entries: EphemeralEntry[] = []
+      for (let i = 0; i < count; i++) entries.push(readEntry(decoder, limit))
+      message = { type: 'ephemeral', entries }
+      break
+    }
+    default:
+      throw new UnknownMessageTypeError(tag)
+  }
+  expectEnd(decoder, `${message.type} message`)
+  return message
+}

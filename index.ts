@@ -1,0 +1,3 @@
+// realmsync's public API.
+export * from './core/index.js'
+export * from './transports/index.js'

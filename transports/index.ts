@@ -1,0 +1,3 @@
+// transports/: moving frames between endpoints.
+export * from './transport.js'
+export * from './memory-transport.js'
