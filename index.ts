@@ -1,3 +1,4 @@
 // realmsync's public API.
 export * from './core/index.js'
 export * from './transports/index.js'
+export * from './replication/index.js'

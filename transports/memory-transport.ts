@@ -92,6 +92,10 @@ export class MemoryTransport implements Transport {
     return this.network.deliver(this.id, to, frame)
   }
 
+  disconnect(peer: EndpointId): void {
+    this.network.disconnect(this.id, peer)
+  }
+
   connectedPeers(): readonly EndpointId[] {
     return [...this.links]
   }

@@ -25,6 +25,8 @@ export interface Transport {
   send(to: EndpointId, frame: Uint8Array): boolean
   /** The endpoints currently connected. */
   connectedPeers(): readonly EndpointId[]
+  /** Drops the connection to one endpoint (a misbehaving peer), if the transport supports it. */
+  disconnect?(peer: EndpointId): void
   /** Disconnects from everyone and stops delivering. Idempotent. */
   close(): void
 }

@@ -1,0 +1,47 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './harness.js'
+import { runReplicationBench } from './replication-bench.js'
+
+/** A benchmark section: a name and a function that measures and returns rows. */
+interface Section {
+  readonly name: string
+  readonly run: () => Promise<BenchRow[]>
+}
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+const sections: Section[] = [{ name: 'replication', run: runReplicationBench }]
+
+const main = async (): Promise<void> => {
+  const only = process.argv.slice(2)
+  const rows: BenchRow[] = []
+  const extras: Record<string, unknown> = {}
+  for (const section of sections) {
+    if (only.length > 0 && !only.includes(section.name)) continue
+    process.stdout.write(`bench: ${section.name}...\n`)
+    rows.push(...(await section.run()))
+  }
+  computeRatios(rows)
+  const machine = machineInfo()
+  const result = { machine, rows, extras }
+  mkdirSync(here, { recursive: true })
+  writeFileSync(join(here, 'results.json'), `${JSON.stringify(result, null, 2)}\n`)
+  const table = toMarkdownTable(rows)
+  const markdown = [
+    '# Benchmark results',
+    '',
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}.`,
+    `Date: ${machine.date}. Produced by \`npm run bench\`; raw numbers in \`bench/results.json\`.`,
+    '',
+    'Absolute rates on a shared machine are noisy; the ratios against the baseline measured in the same run are the figures to read.',
+    '',
+    table,
+    '',
+  ].join('\n')
+  writeFileSync(join(here, 'RESULTS.md'), markdown)
+  process.stdout.write(`${table}\n`)
+}
+
+await main()

@@ -1,0 +1,332 @@
+import * as Y from 'yjs'
+import pino, { type Logger } from 'pino'
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  EphemeralStore,
+  FrameDecodeError,
+  HybridLogicalClock,
+  MAX_NAME_BYTES,
+  RealmsyncError,
+  decodeFrame,
+  encodeFrame,
+  type Clock,
+  type EphemeralEntry,
+  type EphemeralValue,
+  type Random,
+  type TimerHandle,
+  type WireMessage,
+} from '../core/index.js'
+import type { EndpointId, Transport } from '../transports/index.js'
+import { InvalidDocumentNameError } from './errors.js'
+import { SyncCore, type SyncCommand, type SyncStats } from './sync-core.js'
+
+/** Settings of a peer. Only `id`, `transport`, `clock` and `random` are required. */
+export interface PeerOptions {
+  /** This peer's id; also its endpoint id on the transport. */
+  readonly id: string
+  /** How frames reach other peers. */
+  readonly transport: Transport
+  /** Injected time: the system clock in production, virtual time in the simulator. */
+  readonly clock: Clock
+  /** Seeded random source: document client ids, anti-entropy partners, jitter. */
+  readonly random: Random
+  /** Mean interval between anti-entropy rounds. Default 1000 ms. */
+  readonly antiEntropyIntervalMs?: number
+  /** Hard limit on one frame in either direction. Default 16 MiB (a whole-document sync step 2 must fit). */
+  readonly maxFrameBytes?: number
+  /** Ephemeral registers expire this long after they were written. Default 5000 ms. */
+  readonly ephemeralTtlMs?: number
+  /** Hard cap on ephemeral registers held. Default 200 000. */
+  readonly ephemeralMaxEntries?: number
+  /** Ephemeral registers per frame when sending a full snapshot to a new connection. Default 512. */
+  readonly ephemeralBatchSize?: number
+  /** Malformed frames tolerated from one connection before it is dropped. Default 20. */
+  readonly maxMalformedFramesPerPeer?: number
+  /** Whether a frame for a document this peer does not hold opens it. Default: never. */
+  readonly acceptDocument?: (doc: string, from: string) => boolean
+  /** Structured logger. Default: silent. */
+  readonly logger?: Logger
+}
+
+/** Counters of one peer: frames, bytes, rejections and the sync core's counters. */
+export interface PeerStats extends SyncStats {
+  framesSent: number
+  framesReceived: number
+  bytesSent: number
+  bytesReceived: number
+  malformedFrames: number
+  droppedSends: number
+  peersDisconnectedForMalformedFrames: number
+  ephemeralSent: number
+  ephemeralReceived: number
+  ephemeralForwarded: number
+}
+
+const silentLogger = (): Logger => pino({ level: 'silent' })
+
+/**
+ * A game-server peer: holds named Yjs documents and the ephemeral state, and replicates both to
+ * every connected peer. It drives the sans-IO `SyncCore` with frames from its transport and timers
+ * from its clock; it never throws on bad peer input.
+ */
+export class Peer {
+  /** This peer's id. */
+  readonly id: string
+  /** Last-writer-wins registers for high-rate transient state (positions, aim, ...). */
+  readonly ephemeral: EphemeralStore
+  private readonly core: SyncCore
+  private readonly transport: Transport
+  private readonly clock: Clock
+  private readonly random: Random
+  private readonly logger: Logger
+  private readonly maxFrameBytes: number
+  private readonly ephemeralBatchSize: number
+  private readonly maxMalformedPerPeer: number
+  private readonly malformedByPeer = new Map<string, number>()
+  private readonly ephemeralWatermarks = new Map<string, number>()
+  private readonly timers = new Set<TimerHandle>()
+  private readonly counters = {
+    framesSent: 0,
+    framesReceived: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    malformedFrames: 0,
+    droppedSends: 0,
+    peersDisconnectedForMalformedFrames: 0,
+    ephemeralSent: 0,
+    ephemeralReceived: 0,
+    ephemeralForwarded: 0,
+  }
+  private handling = 0
+  private started = false
+  private closed = false
+
+  constructor(options: PeerOptions) {
+    this.id = options.id
+    this.transport = options.transport
+    this.clock = options.clock
+    this.random = options.random
+    this.logger = (options.logger ?? silentLogger()).child({ peer: options.id })
+    this.maxFrameBytes = options.maxFrameBytes ?? 16 * DEFAULT_MAX_FRAME_BYTES
+    this.ephemeralBatchSize = options.ephemeralBatchSize ?? 512
+    this.maxMalformedPerPeer = options.maxMalformedFramesPerPeer ?? 20
+    const hlc = new HybridLogicalClock(options.id, () => this.clock.now())
+    this.ephemeral = new EphemeralStore({
+      hlc,
+      now: () => this.clock.now(),
+      ttlMs: options.ephemeralTtlMs ?? 5000,
+      maxEntries: options.ephemeralMaxEntries ?? 200_000,
+    })
+    const accept = options.acceptDocument
+    this.core = new SyncCore({
+      self: options.id,
+      random: this.random.fork(),
+      maxUpdateBytes: this.maxFrameBytes,
+      ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
+      ...(accept ? { acceptDocument: (doc: string, from: string) => Buffer.byteLength(doc) <= MAX_NAME_BYTES && accept(doc, from) } : {}),
+    })
+  }
+
+  /** Starts listening on the transport, syncs with peers already connected and starts anti-entropy. */
+  start(): void {
+    if (this.started || this.closed) return
+    this.started = true
+    this.transport.listen({
+      onFrame: (from, frame) => this.onFrame(from, frame),
+      onConnect: (peer) => this.onConnect(peer),
+      onDisconnect: (peer) => this.onDisconnect(peer),
+    })
+    this.run(this.core.handle({ type: 'start' }, this.clock.now()))
+    for (const peer of this.transport.connectedPeers()) this.onConnect(peer)
+    this.scheduleEphemeralSweep()
+  }
+
+  /** Opens (or returns) a replicated document. `initialState`, a Yjs update, seeds a new one (a restart). */
+  openDoc(name: string, initialState?: Uint8Array): Y.Doc {
+    const existing = this.core.document(name)
+    if (existing) return existing
+    if (name.length === 0 || Buffer.byteLength(name) > MAX_NAME_BYTES) throw new InvalidDocumentNameError(name)
+    const doc = new Y.Doc({ gc: true })
+    // Client ids come from the seeded source so a simulated run is reproducible; a restarted peer
+    // gets a fresh one, because reusing a client id with lost state corrupts Yjs documents.
+    doc.clientID = this.random.int(1, 0xffffffff)
+    if (initialState) Y.applyUpdate(doc, initialState, 'restore')
+    const commands = this.core.openDocument(name, doc)
+    doc.on('update', () => {
+      if (this.handling === 0) this.run(this.core.takeCommands())
+    })
+    this.run(commands)
+    return doc
+  }
+
+  /** The document replicated under `name`, if open. */
+  getDoc(name: string): Y.Doc | undefined {
+    return this.core.document(name)
+  }
+
+  /** Names of every open document. */
+  docNames(): string[] {
+    return this.core.documentNames()
+  }
+
+  /** Peers currently connected. */
+  connectedPeers(): string[] {
+    return this.core.connectedPeers()
+  }
+
+  /** Writes an ephemeral register and sends it to every connected peer at once. */
+  setEphemeral(entity: string, field: string, value: EphemeralValue): EphemeralEntry {
+    const entry = this.ephemeral.set(entity, field, value)
+    this.broadcastEphemeral([entry], undefined)
+    return entry
+  }
+
+  /** A snapshot of this peer's counters. */
+  stats(): PeerStats {
+    return { ...this.core.stats, ...this.counters }
+  }
+
+  /** Stops timers and frame handling and closes nothing else: the transport belongs to the caller. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    for (const timer of this.timers) this.clock.cancelTimer(timer)
+    this.timers.clear()
+    this.core.destroy()
+  }
+
+  private onConnect(peer: EndpointId): void {
+    if (this.closed) return
+    this.malformedByPeer.delete(peer)
+    this.dispatch({ type: 'peerUp', peer })
+    this.sendEphemeralSnapshot(peer)
+  }
+
+  private onDisconnect(peer: EndpointId): void {
+    if (this.closed) return
+    this.ephemeralWatermarks.delete(peer)
+    this.dispatch({ type: 'peerDown', peer })
+  }
+
+  private onFrame(from: EndpointId, bytes: Uint8Array): void {
+    if (this.closed) return
+    this.counters.framesReceived++
+    this.counters.bytesReceived += bytes.length
+    let message: WireMessage
+    try {
+      message = decodeFrame(bytes, { maxFrameBytes: this.maxFrameBytes })
+    } catch (error) {
+      if (error instanceof FrameDecodeError) {
+        this.penalise(from, error)
+        return
+      }
+      throw error
+    }
+    if (message.type === 'sync') this.dispatch({ type: 'frame', from, frame: message })
+    else this.receiveEphemeral(from, message.entries)
+  }
+
+  private receiveEphemeral(from: EndpointId, entries: readonly EphemeralEntry[]): void {
+    this.counters.ephemeralReceived += entries.length
+    const changed = this.ephemeral.merge(entries)
+    if (changed.length > 0) this.broadcastEphemeral(changed, from)
+  }
+
+  private broadcastEphemeral(entries: readonly EphemeralEntry[], except: EndpointId | undefined): void {
+    for (const peer of this.core.connectedPeers()) {
+      if (peer === except) continue
+      for (let i = 0; i < entries.length; i += this.ephemeralBatchSize) {
+        const batch = entries.slice(i, i + this.ephemeralBatchSize)
+        this.send(peer, { type: 'ephemeral', entries: batch })
+        if (except === undefined) this.counters.ephemeralSent += batch.length
+        else this.counters.ephemeralForwarded += batch.length
+      }
+    }
+  }
+
+  private sendEphemeralSnapshot(peer: EndpointId): void {
+    const { entries } = this.ephemeral.deltaSince(0)
+    for (let i = 0; i < entries.length; i += this.ephemeralBatchSize) {
+      const batch = entries.slice(i, i + this.ephemeralBatchSize)
+      this.send(peer, { type: 'ephemeral', entries: batch })
+      this.counters.ephemeralSent += batch.length
+    }
+  }
+
+  private scheduleEphemeralSweep(): void {
+    const every = 1000
+    const handle = this.clock.setTimer(every, () => {
+      this.timers.delete(handle)
+      if (this.closed) return
+      this.ephemeral.sweep()
+      this.scheduleEphemeralSweep()
+    })
+    this.timers.add(handle)
+  }
+
+  private penalise(from: EndpointId, error: RealmsyncError): void {
+    this.counters.malformedFrames++
+    const count = (this.malformedByPeer.get(from) ?? 0) + 1
+    this.malformedByPeer.set(from, count)
+    this.logger.warn({ from, code: error.code, err: error.message, count }, 'dropped frame from peer')
+    if (count === this.maxMalformedPerPeer && this.transport.disconnect) {
+      this.counters.peersDisconnectedForMalformedFrames++
+      this.logger.error({ from, count }, 'disconnecting peer after repeated malformed frames')
+      this.transport.disconnect(from)
+    }
+  }
+
+  private dispatch(event: Parameters<SyncCore['handle']>[0]): void {
+    this.handling++
+    let commands: SyncCommand[]
+    try {
+      commands = this.core.handle(event, this.clock.now())
+    } finally {
+      this.handling--
+    }
+    this.run(commands)
+  }
+
+  private run(commands: readonly SyncCommand[]): void {
+    for (const command of commands) {
+      switch (command.type) {
+        case 'send':
+          this.send(command.to, command.frame)
+          break
+        case 'setTimer': {
+          const handle = this.clock.setTimer(command.at - this.clock.now(), () => {
+            this.timers.delete(handle)
+            if (!this.closed) this.dispatch({ type: 'timer', timer: command.timer })
+          })
+          this.timers.add(handle)
+          break
+        }
+        case 'openDocument':
+          this.openDoc(command.doc)
+          break
+        case 'rejected':
+          this.penalise(command.from, command.error)
+          break
+      }
+    }
+  }
+
+  private send(to: EndpointId, message: WireMessage): void {
+    let frame: Uint8Array
+    try {
+      frame = encodeFrame(message, { maxFrameBytes: this.maxFrameBytes })
+    } catch (error) {
+      // Only a frame over the limit can fail to encode; a whole-document step 2 that large means
+      // the document has outgrown its bound (document epochs keep it small).
+      this.counters.droppedSends++
+      this.logger.error({ to, err: error instanceof Error ? error.message : String(error) }, 'frame not sent')
+      return
+    }
+    if (this.transport.send(to, frame)) {
+      this.counters.framesSent++
+      this.counters.bytesSent += frame.length
+    } else {
+      this.counters.droppedSends++
+    }
+  }
+}

@@ -1,0 +1,253 @@
+import * as Y from 'yjs'
+import type { Millis, Random, SyncFrame } from '../core/index.js'
+import { RealmsyncError } from '../core/index.js'
+import { InvalidUpdateError } from './errors.js'
+import {
+  encodeSyncStep1,
+  encodeSyncStep2,
+  encodeSyncUpdate,
+  parseStateVector,
+  parseSyncMessage,
+} from './sync-message.js'
+import { validateUpdate } from './update-validation.js'
+
+/** The transaction origin of an update applied from the network: which peer it came from. */
+export class RemoteOrigin {
+  constructor(readonly peer: string) {}
+}
+
+/** Settings of the sync core. */
+export interface SyncCoreOptions {
+  /** This peer's id. */
+  readonly self: string
+  /** Seeded random source: picks anti-entropy partners and jitters the interval. */
+  readonly random: Random
+  /** Mean interval between anti-entropy rounds. Default 1000 ms. */
+  readonly antiEntropyIntervalMs?: Millis
+  /** Largest update accepted inside one sync message. */
+  readonly maxUpdateBytes: number
+  /** Decides whether a frame for a document this peer does not hold opens it. Default: never. */
+  readonly acceptDocument?: (doc: string, from: string) => boolean
+}
+
+/** What the sync core is told. */
+export type SyncEvent =
+  | { readonly type: 'start' }
+  | { readonly type: 'peerUp'; readonly peer: string }
+  | { readonly type: 'peerDown'; readonly peer: string }
+  | { readonly type: 'frame'; readonly from: string; readonly frame: SyncFrame }
+  | { readonly type: 'timer'; readonly timer: 'antiEntropy' }
+
+/** What the sync core asks its driver to do. */
+export type SyncCommand =
+  | { readonly type: 'send'; readonly to: string; readonly frame: SyncFrame }
+  | { readonly type: 'setTimer'; readonly timer: 'antiEntropy'; readonly at: Millis }
+  | { readonly type: 'openDocument'; readonly doc: string; readonly from: string }
+  | { readonly type: 'rejected'; readonly from: string; readonly error: RealmsyncError }
+
+/** Counters of the sync core, for metrics and tests. */
+export interface SyncStats {
+  updatesApplied: number
+  duplicateUpdates: number
+  pendingUpdates: number
+  invalidUpdates: number
+  unknownDocumentFrames: number
+  updatesForwarded: number
+  antiEntropyRounds: number
+  step2Sent: number
+}
+
+interface DocState {
+  readonly doc: Y.Doc
+  readonly detach: () => void
+}
+
+const EMPTY_UPDATE_LENGTH = 2
+
+/**
+ * The sans-IO core of document replication: y-protocols sync (step 1, step 2, updates) per
+ * connected peer and document, flooding of new updates to every other connection, and periodic
+ * anti-entropy by state vector. It owns no sockets and no timers: `handle` takes an event and
+ * returns commands; local document changes queue commands that `takeCommands` hands out.
+ */
+export class SyncCore {
+  private readonly docs = new Map<string, DocState>()
+  private readonly peers = new Set<string>()
+  private outbox: SyncCommand[] = []
+  private appliedInThisCall = false
+  private readonly intervalMs: Millis
+  /** Counters, mutated in place. */
+  readonly stats: SyncStats = {
+    updatesApplied: 0,
+    duplicateUpdates: 0,
+    pendingUpdates: 0,
+    invalidUpdates: 0,
+    unknownDocumentFrames: 0,
+    updatesForwarded: 0,
+    antiEntropyRounds: 0,
+    step2Sent: 0,
+  }
+
+  constructor(private readonly options: SyncCoreOptions) {
+    this.intervalMs = options.antiEntropyIntervalMs ?? 1000
+  }
+
+  /** Starts replicating `doc` under `name`; connected peers get sync step 1 at once. */
+  openDocument(name: string, doc: Y.Doc): SyncCommand[] {
+    if (this.docs.has(name)) return []
+    const onUpdate = (update: Uint8Array, origin: unknown): void => this.forward(name, update, origin)
+    doc.on('update', onUpdate)
+    this.docs.set(name, { doc, detach: () => doc.off('update', onUpdate) })
+    const step1 = encodeSyncStep1(doc)
+    for (const peer of this.peers) this.outbox.push(this.sync(peer, name, step1))
+    return this.takeCommands()
+  }
+
+  /** Stops replicating a document (the Y.Doc itself is left alone). */
+  closeDocument(name: string): void {
+    this.docs.get(name)?.detach()
+    this.docs.delete(name)
+  }
+
+  /** The document replicated under `name`, if any. */
+  document(name: string): Y.Doc | undefined {
+    return this.docs.get(name)?.doc
+  }
+
+  /** Names of every replicated document. */
+  documentNames(): string[] {
+    return [...this.docs.keys()]
+  }
+
+  /** Peers currently connected. */
+  connectedPeers(): string[] {
+    return [...this.peers]
+  }
+
+  /** Hands out commands queued by local document changes since the last call. */
+  takeCommands(): SyncCommand[] {
+    const commands = this.outbox
+    this.outbox = []
+    return commands
+  }
+
+  /** Feeds one event; returns what to do. Never throws for bad peer input: it returns `rejected`. */
+  handle(event: SyncEvent, now: Millis): SyncCommand[] {
+    switch (event.type) {
+      case 'start':
+        this.outbox.push({ type: 'setTimer', timer: 'antiEntropy', at: now + this.nextInterval() })
+        break
+      case 'peerUp':
+        this.peers.add(event.peer)
+        for (const [name, state] of this.docs) this.outbox.push(this.sync(event.peer, name, encodeSyncStep1(state.doc)))
+        break
+      case 'peerDown':
+        this.peers.delete(event.peer)
+        break
+      case 'frame':
+        this.receive(event.from, event.frame)
+        break
+      case 'timer':
+        this.antiEntropyRound(now)
+        break
+    }
+    return this.takeCommands()
+  }
+
+  /** Detaches from every document. */
+  destroy(): void {
+    for (const state of this.docs.values()) state.detach()
+    this.docs.clear()
+    this.peers.clear()
+    this.outbox = []
+  }
+
+  private sync(to: string, doc: string, payload: Uint8Array): SyncCommand {
+    return { type: 'send', to, frame: { type: 'sync', doc, payload } }
+  }
+
+  private nextInterval(): Millis {
+    // Jitter keeps peers from running their rounds in lockstep.
+    return this.intervalMs * (0.5 + this.options.random.next())
+  }
+
+  private forward(name: string, update: Uint8Array, origin: unknown): void {
+    this.appliedInThisCall = true
+    const from = origin instanceof RemoteOrigin ? origin.peer : undefined
+    let payload: Uint8Array | undefined
+    for (const peer of this.peers) {
+      if (peer === from) continue
+      payload ??= encodeSyncUpdate(update)
+      this.outbox.push(this.sync(peer, name, payload))
+      this.stats.updatesForwarded++
+    }
+  }
+
+  private receive(from: string, frame: SyncFrame): void {
+    let state = this.docs.get(frame.doc)
+    if (!state) {
+      if (!this.options.acceptDocument?.(frame.doc, from)) {
+        this.stats.unknownDocumentFrames++
+        return
+      }
+      // The driver opens the document (it owns Y.Doc creation) and feeds the frame again.
+      this.outbox.push({ type: 'openDocument', doc: frame.doc, from })
+      return
+    }
+    try {
+      const message = parseSyncMessage(frame.payload, this.options.maxUpdateBytes)
+      if (message.kind === 'step1') {
+        this.answerStep1(from, frame.doc, state.doc, message.stateVector)
+      } else {
+        this.apply(from, frame.doc, state.doc, message.update)
+      }
+    } catch (error) {
+      if (!(error instanceof RealmsyncError)) throw error
+      this.stats.invalidUpdates++
+      this.outbox.push({ type: 'rejected', from, error })
+    }
+  }
+
+  private answerStep1(from: string, name: string, doc: Y.Doc, stateVector: Uint8Array): void {
+    const remote = parseStateVector(stateVector)
+    const step2 = encodeSyncStep2(doc, stateVector)
+    // Skip empty answers: anti-entropy between synced peers should cost one small frame each way.
+    if (step2.length > EMPTY_UPDATE_LENGTH + 1) {
+      this.outbox.push(this.sync(from, name, step2))
+      this.stats.step2Sent++
+    }
+    // Push-pull: if the asker has something we lack, ask back, so one round repairs both sides.
+    for (const [client, clock] of remote) {
+      if (clock > Y.getState(doc.store, client)) {
+        this.outbox.push(this.sync(from, name, encodeSyncStep1(doc)))
+        break
+      }
+    }
+  }
+
+  private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {
+    if (update.length <= EMPTY_UPDATE_LENGTH && update.every((byte) => byte === 0)) return
+    validateUpdate(name, update)
+    this.appliedInThisCall = false
+    try {
+      Y.applyUpdate(doc, update, new RemoteOrigin(from))
+    } catch (error) {
+      throw new InvalidUpdateError(name, error instanceof Error ? error.message : 'apply failed')
+    }
+    if (this.appliedInThisCall) this.stats.updatesApplied++
+    else if (doc.store.pendingStructs !== null || doc.store.pendingDs !== null) this.stats.pendingUpdates++
+    else this.stats.duplicateUpdates++
+  }
+
+  private antiEntropyRound(now: Millis): void {
+    this.stats.antiEntropyRounds++
+    const peers = [...this.peers]
+    if (peers.length > 0) {
+      for (const [name, state] of this.docs) {
+        const partner = this.options.random.pick(peers)
+        this.outbox.push(this.sync(partner, name, encodeSyncStep1(state.doc)))
+      }
+    }
+    this.outbox.push({ type: 'setTimer', timer: 'antiEntropy', at: now + this.nextInterval() })
+  }
+}
