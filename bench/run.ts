@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './harness.js'
 import { runReplicationBench } from './replication-bench.js'
+import { runEphemeralBench } from './ephemeral-bench.js'
 
 /** A benchmark section: a name and a function that measures and returns rows. */
 interface Section {
@@ -12,7 +13,10 @@ interface Section {
 
 const here = dirname(fileURLToPath(import.meta.url))
 
-const sections: Section[] = [{ name: 'replication', run: runReplicationBench }]
+const sections: Section[] = [
+  { name: 'replication', run: runReplicationBench },
+  { name: 'ephemeral', run: runEphemeralBench },
+]
 
 const main = async (): Promise<void> => {
   const only = process.argv.slice(2)

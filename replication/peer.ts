@@ -10,6 +10,7 @@ import {
   decodeFrame,
   encodeFrame,
   type Clock,
+  type DocumentStore,
   type EphemeralEntry,
   type EphemeralValue,
   type Random,
@@ -18,7 +19,7 @@ import {
 } from '../core/index.js'
 import type { EndpointId, Transport } from '../transports/index.js'
 import { InvalidDocumentNameError } from './errors.js'
-import { SyncCore, type SyncCommand, type SyncStats } from './sync-core.js'
+import { RemoteOrigin, SyncCore, type SyncCommand, type SyncStats } from './sync-core.js'
 
 /** Settings of a peer. Only `id`, `transport`, `clock` and `random` are required. */
 export interface PeerOptions {
@@ -46,6 +47,8 @@ export interface PeerOptions {
   readonly acceptDocument?: (doc: string, from: string) => boolean
   /** Structured logger. Default: silent. */
   readonly logger?: Logger
+  /** Durable storage for documents (storage/ provides one). Without it, documents live in memory only. */
+  readonly store?: DocumentStore
 }
 
 /** Counters of one peer: frames, bytes, rejections and the sync core's counters. */
@@ -60,6 +63,8 @@ export interface PeerStats extends SyncStats {
   ephemeralSent: number
   ephemeralReceived: number
   ephemeralForwarded: number
+  storeAppends: number
+  storeFailures: number
 }
 
 const silentLogger = (): Logger => pino({ level: 'silent' })
@@ -96,7 +101,12 @@ export class Peer {
     ephemeralSent: 0,
     ephemeralReceived: 0,
     ephemeralForwarded: 0,
+    storeAppends: 0,
+    storeFailures: 0,
   }
+  private readonly store: DocumentStore | undefined
+  private readonly hlc: HybridLogicalClock
+  private pendingWrites = new Set<Promise<void>>()
   private handling = 0
   private started = false
   private closed = false
@@ -111,6 +121,8 @@ export class Peer {
     this.ephemeralBatchSize = options.ephemeralBatchSize ?? 512
     this.maxMalformedPerPeer = options.maxMalformedFramesPerPeer ?? 20
     const hlc = new HybridLogicalClock(options.id, () => this.clock.now())
+    this.hlc = hlc
+    this.store = options.store
     this.ephemeral = new EphemeralStore({
       hlc,
       now: () => this.clock.now(),
@@ -152,11 +164,47 @@ export class Peer {
     doc.clientID = this.random.int(1, 0xffffffff)
     if (initialState) Y.applyUpdate(doc, initialState, 'restore')
     const commands = this.core.openDocument(name, doc)
-    doc.on('update', () => {
+    doc.on('update', (update: Uint8Array, origin: unknown) => {
+      if (this.store) this.persist(name, update, origin)
       if (this.handling === 0) this.run(this.core.takeCommands())
     })
     this.run(commands)
     return doc
+  }
+
+  /**
+   * Opens a document with its durable state from the store (snapshot, then logged updates), then
+   * lets anti-entropy catch it up. Rejects, leaving the document closed, if the stored rows are
+   * corrupt: a peer must not serve wrong state.
+   */
+  async openStoredDoc(name: string): Promise<Y.Doc> {
+    const existing = this.core.document(name)
+    if (existing) return existing
+    const loaded = this.store ? await this.store.load(name) : undefined
+    if (!loaded) return this.openDoc(name)
+    const parts = loaded.snapshot ? [loaded.snapshot, ...loaded.updates] : [...loaded.updates]
+    return this.openDoc(name, parts.length > 0 ? Y.mergeUpdates(parts) : undefined)
+  }
+
+  /** Opens every document the store holds; returns the names that failed to load and why. */
+  async openStoredDocs(): Promise<Array<{ doc: string; error: Error }>> {
+    if (!this.store) return []
+    const failures: Array<{ doc: string; error: Error }> = []
+    for (const name of await this.store.listDocuments()) {
+      try {
+        await this.openStoredDoc(name)
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error))
+        this.logger.error({ doc: name, err: err.message }, 'document not opened: stored state unreadable')
+        failures.push({ doc: name, error: err })
+      }
+    }
+    return failures
+  }
+
+  /** Resolves once every document change made so far is durable in the store. */
+  async flushed(): Promise<void> {
+    while (this.pendingWrites.size > 0) await Promise.allSettled([...this.pendingWrites])
   }
 
   /** The document replicated under `name`, if open. */
@@ -193,6 +241,26 @@ export class Peer {
     for (const timer of this.timers) this.clock.cancelTimer(timer)
     this.timers.clear()
     this.core.destroy()
+  }
+
+  private persist(doc: string, update: Uint8Array, origin: unknown): void {
+    if (origin === 'restore' || !this.store) return
+    const meta = {
+      hlc: this.hlc.tick(),
+      wallMs: this.clock.now(),
+      origin: origin instanceof RemoteOrigin ? origin.peer : this.id,
+    }
+    const write = this.store.append(doc, update, meta).then(
+      () => {
+        this.counters.storeAppends++
+      },
+      (error: unknown) => {
+        this.counters.storeFailures++
+        this.logger.error({ doc, err: error instanceof Error ? error.message : String(error) }, 'update not stored')
+      },
+    )
+    this.pendingWrites.add(write)
+    void write.finally(() => this.pendingWrites.delete(write))
   }
 
   private onConnect(peer: EndpointId): void {

@@ -192,3 +192,82 @@ describe('registerPeerMetrics', () => {
     expect(text).toMatch(/realmsync_ephemeral_registers\{peer="p1"\} 1/)
   })
 })
+
+describe('Peer with a DocumentStore', () => {
+  /** A map-backed store: a test double at the edge, standing in for storage/. */
+  const memoryStore = () => {
+    const logs = new Map<string, Uint8Array[]>()
+    const origins: string[] = []
+    const store: import('../../core/index.js').DocumentStore & { corrupt: Set<string>; origins: string[] } = {
+      corrupt: new Set<string>(),
+      origins,
+      listDocuments: async () => [...logs.keys()],
+      load: async (doc) => {
+        if (store.corrupt.has(doc)) throw new Error(`document ${doc} row 1 is corrupt`)
+        const updates = logs.get(doc)
+        return updates ? { snapshot: undefined, updates } : undefined
+      },
+      append: async (doc, update, meta) => {
+        await Promise.resolve()
+        if (!logs.has(doc)) logs.set(doc, [])
+        logs.get(doc)!.push(update)
+        origins.push(meta.origin)
+      },
+      close: async () => {},
+    }
+    return store
+  }
+
+  it('stores local and remote changes and restores them after a restart', async () => {
+    const network = new MemoryNetwork()
+    const clock = new ManualClock()
+    const store = memoryStore()
+    const a = new Peer({ id: 'a', transport: network.endpoint('a'), clock, random: createRandom(1), store })
+    const b = new Peer({ id: 'b', transport: network.endpoint('b'), clock, random: createRandom(2) })
+    a.openDoc('world').getMap('m').set('local', 1)
+    b.openDoc('world').getMap('m').set('remote', 2)
+    a.start()
+    b.start()
+    network.connect('a', 'b')
+    await clock.advance(5)
+    await a.flushed()
+    expect(a.stats().storeAppends).toBe(2)
+    expect(new Set(store.origins)).toEqual(new Set(['a', 'b']))
+    a.close()
+    const restarted = new Peer({ id: 'a', transport: network.endpoint('a2'), clock, random: createRandom(3), store })
+    expect(await restarted.openStoredDocs()).toEqual([])
+    expect(restarted.getDoc('world')!.getMap('m').toJSON()).toEqual({ local: 1, remote: 2 })
+    expect(await restarted.openStoredDoc('world')).toBe(restarted.getDoc('world'))
+    expect((await restarted.openStoredDoc('fresh')).getMap('m').size).toBe(0)
+  })
+
+  it('refuses to open a document whose stored rows are corrupt, and opens the rest', async () => {
+    const network = new MemoryNetwork()
+    const clock = new ManualClock()
+    const store = memoryStore()
+    const a = new Peer({ id: 'a', transport: network.endpoint('a'), clock, random: createRandom(1), store })
+    a.openDoc('good').getMap('m').set('x', 1)
+    a.openDoc('bad').getMap('m').set('x', 1)
+    await a.flushed()
+    store.corrupt.add('bad')
+    const b = new Peer({ id: 'b', transport: network.endpoint('b'), clock, random: createRandom(2), store })
+    const failures = await b.openStoredDocs()
+    expect(failures.map((f) => f.doc)).toEqual(['bad'])
+    expect(b.docNames()).toEqual(['good'])
+  })
+
+  it('counts failed writes without throwing', async () => {
+    const network = new MemoryNetwork()
+    const clock = new ManualClock()
+    const store = memoryStore()
+    store.append = async () => {
+      throw new Error('disk full')
+    }
+    const a = new Peer({ id: 'a', transport: network.endpoint('a'), clock, random: createRandom(1), store })
+    a.openDoc('world').getMap('m').set('x', 1)
+    await a.flushed()
+    expect(a.stats().storeFailures).toBe(1)
+    const none = new Peer({ id: 'n', transport: network.endpoint('n'), clock, random: createRandom(1) })
+    expect(await none.openStoredDocs()).toEqual([])
+  })
+})
