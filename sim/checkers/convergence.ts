@@ -1,0 +1,64 @@
+import * as Y from 'yjs'
+
+/** One replica of one document, as the checker sees it. */
+export interface Replica {
+  readonly peer: string
+  readonly doc: Y.Doc
+}
+
+/** Why two replicas differ, for the report. */
+export interface Divergence {
+  readonly doc: string
+  readonly peer: string
+  readonly reference: string
+  readonly reason: 'state-vector' | 'delete-set' | 'content' | 'pending' | 'missing'
+}
+
+/** JSON with object keys sorted, so equal content compares equal whatever the insertion order. */
+export const canonicalJson = (value: unknown): string =>
+  JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === 'object' && !Array.isArray(inner) && !(inner instanceof Uint8Array)
+      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  )
+
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((byte, i) => byte === b[i])
+
+/** Everything a document holds, as JSON: every root type by name. */
+export const documentContent = (doc: Y.Doc): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [name, type] of [...doc.share.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    // Root types created by getMap/getArray keep their kind; an untouched placeholder reads as a map.
+    out[name] = type instanceof Y.Array ? type.toJSON() : type instanceof Y.Text ? type.toString() : doc.getMap(name).toJSON()
+  }
+  return out
+}
+
+/**
+ * Checks that every replica of every document is equal: same state vector, same delete set, same
+ * content, no pending structs (the yjs test suite's `compare`, grown up). Returns the divergences;
+ * empty means converged.
+ */
+export const checkConvergence = (replicasByDoc: ReadonlyMap<string, readonly Replica[]>, deep = true): Divergence[] => {
+  const divergences: Divergence[] = []
+  for (const [name, replicas] of replicasByDoc) {
+    const reference = replicas[0]
+    if (!reference) continue
+    const referenceVector = Y.encodeStateVector(reference.doc)
+    const referenceDs = Y.createDeleteSetFromStructStore(reference.doc.store)
+    const referenceContent = deep ? canonicalJson(documentContent(reference.doc)) : ''
+    for (const replica of replicas) {
+      const store = replica.doc.store
+      if (store.pendingStructs !== null || store.pendingDs !== null) {
+        divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'pending' })
+      } else if (replica !== reference && !equalBytes(Y.encodeStateVector(replica.doc), referenceVector)) {
+        divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'state-vector' })
+      } else if (replica !== reference && !Y.equalDeleteSets(Y.createDeleteSetFromStructStore(store), referenceDs)) {
+        divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'delete-set' })
+      } else if (deep && replica !== reference && canonicalJson(documentContent(replica.doc)) !== referenceContent) {
+        divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'content' })
+      }
+    }
+  }
+  return divergences
+}
