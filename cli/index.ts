@@ -1,0 +1,4 @@
+// cli/: the `realmsync` command.
+export * from './io.js'
+export * from './program.js'
+export * from './sim-command.js'
