@@ -16,7 +16,10 @@ export interface Random {
 
 /** Creates a seeded random source (lib0's xoroshiro128+). */
 export const createRandom = (seed: number): Random => {
-  const gen = prng.create(seed)
+  // xoroshiro128+ with an all-zero state returns 0 forever, and lib0 seeds it straight from the
+  // number, so seed 0 would be degenerate: scramble the seed bijectively first.
+  const mixed = Math.imul((seed >>> 0) ^ 0x5bd1e995, 0x9e3779b1) >>> 0
+  const gen = prng.create(mixed === 0 ? 0x6d2b79f5 : mixed)
   const random: Random = {
     next: () => gen.next(),
     int: (min, max) => prng.int53(gen, min, max),
