@@ -35,6 +35,9 @@ export class SimNetwork {
   private readonly endpoints = new Map<EndpointId, SimTransport>()
   private readonly index = new Map<EndpointId, number>()
   private readonly linkUp = new Set<string>()
+  // Each connect starts a new incarnation of a link; a frame sent on an earlier one is never
+  // delivered on a later one, as bytes of a dead TCP connection never arrive on a new one.
+  private readonly linkEpoch = new Map<string, number>()
   private readonly lastDelivery = new Map<string, Millis>()
   private readonly groupOf = new Map<EndpointId, number>()
   private readonly spikes: Array<{ a: EndpointId | undefined; b: EndpointId | undefined; extraMs: number; until: Millis }> = []
@@ -74,8 +77,10 @@ export class SimNetwork {
     const key = linkKey(a, b)
     if (this.linkUp.has(key)) return
     this.linkUp.add(key)
+    const epoch = (this.linkEpoch.get(key) ?? 0) + 1
+    this.linkEpoch.set(key, epoch)
     this.scheduler.setTimer(0, () => {
-      if (!this.linkUp.has(key)) return
+      if (!this.linkUp.has(key) || this.linkEpoch.get(key) !== epoch) return
       left.handlers?.onConnect(b)
       right.handlers?.onConnect(a)
     })
@@ -178,9 +183,10 @@ export class SimNetwork {
       this.lastDelivery.set(directed, at)
     }
     const key = linkKey(from, to)
+    const epoch = this.linkEpoch.get(key)
     this.scheduler.at(at, () => {
       const target = this.endpoints.get(to)
-      if (!target?.alive || !this.linkUp.has(key)) return
+      if (!target?.alive || !this.linkUp.has(key) || this.linkEpoch.get(key) !== epoch) return
       this.stats.framesDelivered++
       this.header.writeDoubleLE(this.scheduler.now(), 0)
       this.header.writeUInt32LE(this.index.get(from) ?? 0, 8)

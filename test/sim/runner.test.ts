@@ -194,7 +194,7 @@ describe('convergence property', () => {
         expect(report.converged).toBe(true)
         expect(report.invariantViolations).toEqual([])
       }),
-      { numRuns: 25 },
+      { numRuns: 40 },
     )
   })
 })

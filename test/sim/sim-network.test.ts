@@ -46,6 +46,18 @@ describe('SimNetwork', () => {
     expect(log).toContain('down:n1-n0')
   })
 
+  it('never delivers a frame from an earlier incarnation of a link after a reconnect', () => {
+    const { scheduler, network, transports, log } = setup()
+    network.connect('n0', 'n1')
+    scheduler.runUntil(0)
+    transports[0]!.send('n1', new Uint8Array([1]))
+    network.disconnect('n0', 'n1')
+    network.connect('n0', 'n1')
+    scheduler.runUntil(50)
+    expect(log.filter((l) => l.includes('->'))).toEqual([])
+    expect(log.filter((l) => l.startsWith('up:'))).toHaveLength(4)
+  })
+
   it('loses and duplicates frames at the configured rates', () => {
     const { scheduler, network, transports } = setup({ loss: 0.3, duplicate: 0.2 })
     network.connectAll()
