@@ -72,7 +72,7 @@ export const registerSimCommand = (program: Command, io: CliIo): void => {
     .option('--router <kind>', `update routing: ${ROUTERS.join(' | ')}`, 'flood')
     .option('--json', 'print the report as JSON')
     .action((name: string, opts: { seed: number; peers?: number; router: string; json?: boolean }) => {
-      if (!ROUTERS.includes(opts.router as RouterKind)) throw new InvalidArgumentError(`--router must be one of ${ROUTERS.join(', ')}`)
+      if (!ROUTERS.includes(opts.router as RouterKind)) throw new Error(`--router must be one of ${ROUTERS.join(', ')}`)
       const scenario = loadScenario(name)
       const report = runScenario(scenario, {
         seed: opts.seed,
