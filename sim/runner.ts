@@ -2,7 +2,7 @@ import * as Y from 'yjs'
 import pino from 'pino'
 import { createRandom, type Millis, type Random } from '../core/index.js'
 import { Peer } from '../replication/index.js'
-import { checkConvergence, type Divergence, type Replica } from './checkers/convergence.js'
+import { checkConvergence, isOrphanedPending, type Divergence, type Replica } from './checkers/convergence.js'
 import { checkInvariants, type Invariant, type InvariantViolation } from './checkers/invariants.js'
 import { latencyMatrixFromRegions } from './latency.js'
 import { percentiles, PropagationTracker } from './propagation.js'
@@ -49,6 +49,8 @@ export interface SimReport {
   readonly bytesPerUpdate: number
   readonly convergeAfterHealMs: number | null
   readonly undeliveredWrites: number
+  /** Replicas holding structs that can never integrate: their dependency died with a crashed peer's memory. */
+  readonly orphanedReplicas: number
   readonly divergences: readonly Divergence[]
   readonly invariantViolations: readonly InvariantViolation[]
   readonly framesSent: number
@@ -243,7 +245,10 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
     }
     scheduler.runUntil(Math.min(deadline, scheduler.now() + probe))
   }
-  const divergences = checkConvergence(replicasByDoc(), true)
+  const finalReplicas = replicasByDoc()
+  const divergences = checkConvergence(finalReplicas, true)
+  let orphanedReplicas = 0
+  for (const replicas of finalReplicas.values()) for (const replica of replicas) if (isOrphanedPending(replica.doc, replicas)) orphanedReplicas++
   const invariants = { writer: writerInvariant(scenario.peers), ...options.invariants }
   const invariantViolations = checkInvariants(
     invariants,
@@ -269,6 +274,7 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
     bytesPerUpdate: updates > 0 ? round(network.stats.bytesSent / updates) : 0,
     convergeAfterHealMs: convergedAt === null ? null : round(convergedAt - lastHeal),
     undeliveredWrites: undelivered,
+    orphanedReplicas,
     divergences,
     invariantViolations,
     framesSent: network.stats.framesSent,
