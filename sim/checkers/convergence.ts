@@ -21,11 +21,18 @@ export interface Divergence {
  * not divergence, and the simulator reports it separately (`orphanedReplicas`).
  */
 export const isOrphanedPending = (doc: Y.Doc, replicas: readonly Replica[]): boolean => {
-  const pending = doc.store.pendingStructs
-  if (pending === null) return false
-  for (const [client, clock] of pending.missing) {
+  const { pendingStructs, pendingDs } = doc.store
+  if (pendingStructs === null && pendingDs === null) return false
+  const anyoneHas = (client: number, clockEnd: number): boolean => replicas.some((replica) => Y.getState(replica.doc.store, client) >= clockEnd)
+  if (pendingStructs !== null) {
     // `missing` names the clock of the struct waited for; a replica that has it holds state > clock.
-    if (replicas.some((replica) => Y.getState(replica.doc.store, client) > clock)) return false
+    for (const [client, clock] of pendingStructs.missing) if (anyoneHas(client, clock + 1)) return false
+  }
+  if (pendingDs !== null) {
+    // Deletions wait for the structs they delete; orphaned when no replica has those structs.
+    for (const [client, ranges] of Y.decodeUpdateV2(pendingDs).ds.clients) {
+      for (const range of ranges) if (anyoneHas(client, range.clock + range.len)) return false
+    }
   }
   return true
 }
@@ -65,8 +72,7 @@ export const checkConvergence = (replicasByDoc: ReadonlyMap<string, readonly Rep
     const referenceContent = deep ? canonicalJson(documentContent(reference.doc)) : ''
     for (const replica of replicas) {
       const store = replica.doc.store
-      const orphaned = isOrphanedPending(replica.doc, replicas)
-      if ((store.pendingStructs !== null && !orphaned) || store.pendingDs !== null) {
+      if ((store.pendingStructs !== null || store.pendingDs !== null) && !isOrphanedPending(replica.doc, replicas)) {
         divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'pending' })
       } else if (replica !== reference && !equalBytes(Y.encodeStateVector(replica.doc), referenceVector)) {
         divergences.push({ doc: name, peer: replica.peer, reference: reference.peer, reason: 'state-vector' })
