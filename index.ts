@@ -2,3 +2,4 @@
 export * from './core/index.js'
 export * from './transports/index.js'
 export * from './replication/index.js'
+export * from './sim/index.js'

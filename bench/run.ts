@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './harness.js'
 import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
+import { runSimBench } from './sim-bench.js'
+import { runWorldBench } from './world-bench.js'
 
 /** A benchmark section: a name and a function that measures and returns rows. */
 interface Section {
@@ -16,6 +18,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 const sections: Section[] = [
   { name: 'replication', run: runReplicationBench },
   { name: 'ephemeral', run: runEphemeralBench },
+  { name: 'world', run: runWorldBench },
+  { name: 'sim', run: runSimBench },
 ]
 
 const main = async (): Promise<void> => {

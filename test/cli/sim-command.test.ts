@@ -83,3 +83,11 @@ describe('realmsync sim', () => {
     expect(loadScenario('lossy').link.loss).toBe(0.3)
   })
 })
+
+describe('shipped example scenario', () => {
+  it('examples/regional-outage.json runs and converges', async () => {
+    const c = capture()
+    expect(await runCli(['sim', 'examples/regional-outage.json', '--json'], c.io)).toBe(0)
+    expect(JSON.parse(c.out.join(''))).toMatchObject({ scenario: 'regional-outage', peers: 9, converged: true })
+  })
+})
