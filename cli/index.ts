@@ -2,3 +2,4 @@
 export * from './io.js'
 export * from './program.js'
 export * from './sim-command.js'
+export * from './history-command.js'

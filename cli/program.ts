@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander'
 import { RealmsyncError } from '../core/index.js'
 import type { CliIo } from './io.js'
+import { registerHistoryCommands } from './history-command.js'
 import { registerSimCommand } from './sim-command.js'
 
 /** Builds the `realmsync` command with every subcommand registered. */
@@ -11,7 +12,8 @@ export const buildProgram = (io: CliIo): Command => {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
   registerSimCommand(program, io)
-  // Further command groups (history, serve, token) register here.
+  registerHistoryCommands(program, io)
+  // Further command groups (serve, token) register here.
   return program
 }
 

@@ -68,3 +68,13 @@ export class ClockDriftError extends RealmsyncError {
     )
   }
 }
+
+/** A Yjs update (from a peer, a client or storage) could not be decoded; nothing was applied. */
+export class InvalidUpdateError extends RealmsyncError {
+  constructor(
+    readonly doc: string,
+    detail: string,
+  ) {
+    super('invalid-update', `invalid update for document ${doc}: ${detail}`)
+  }
+}

@@ -1,6 +1,5 @@
 // replication/: peer to peer document sync, anti-entropy, ephemeral state replication.
 export * from './errors.js'
-export * from './update-validation.js'
 export * from './sync-message.js'
 export * from './sync-core.js'
 export * from './peer.js'

@@ -1,7 +1,6 @@
 import * as Y from 'yjs'
 import type { Millis, Random, SyncFrame } from '../core/index.js'
-import { RealmsyncError } from '../core/index.js'
-import { InvalidUpdateError } from './errors.js'
+import { InvalidUpdateError, RealmsyncError, validateUpdate } from '../core/index.js'
 import {
   encodeSyncStep1,
   encodeSyncStep2,
@@ -9,7 +8,6 @@ import {
   parseStateVector,
   parseSyncMessage,
 } from './sync-message.js'
-import { validateUpdate } from './update-validation.js'
 
 /** The transaction origin of an update applied from the network: which peer it came from. */
 export class RemoteOrigin {

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { createRandom, MalformedFrameError, type SyncFrame } from '../../core/index.js'
+import { createRandom, InvalidUpdateError, MalformedFrameError, type SyncFrame } from '../../core/index.js'
 import {
   encodeSyncStep1,
   encodeSyncUpdate,
-  InvalidUpdateError,
   parseStateVector,
   parseSyncMessage,
   RemoteOrigin,

@@ -1,0 +1,5 @@
+// storage/: durable update log and snapshots (embedded SQLite), history reading. Depends on core/ only.
+export * from './errors.js'
+export * from './sqlite-store.js'
+export * from './history.js'
+export * from './verify.js'
