@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import type { Command } from 'commander'
-import { databasePath, history, openSqliteStore, verifyStore, type Moment, type SqliteDocumentStore } from '../storage/index.js'
+import { AuditLedger, databasePath, history, openSqliteStore, verifyLedger, verifyStore, type Moment, type SqliteDocumentStore } from '../storage/index.js'
 import type { CliIo } from './io.js'
 
 /** Parses `--at`/`--from`/`--to`: `seq:N` or a bare integer is a sequence; an ISO date or `ms:N` is a time. */
@@ -108,8 +108,12 @@ export const registerHistoryCommands = (program: Command, io: CliIo): void => {
     .description('replay logs and snapshots and check they agree')
     .action(async (dataDir: string, opts: { json?: boolean }) => {
       const results = await withStore(dataDir, (store) => verifyStore(store))
-      if (opts.json) io.out(`${JSON.stringify(results, null, 2)}\n`)
-      else for (const r of results) io.out(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.doc}  ${r.updates} updates, ${r.snapshots} snapshots: ${r.detail}\n`)
-      if (results.some((r) => !r.ok)) process.exitCode = 3
+      const ledger = AuditLedger.exists(dataDir) ? verifyLedger(dataDir) : undefined
+      if (opts.json) io.out(`${JSON.stringify({ documents: results, ledger: ledger ?? null }, null, 2)}\n`)
+      else {
+        for (const r of results) io.out(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.doc}  ${r.updates} updates, ${r.snapshots} snapshots: ${r.detail}\n`)
+        if (ledger) io.out(`${ledger.ok ? 'ok  ' : 'FAIL'}  audit ledger  ${ledger.records} records: ${ledger.detail}\n`)
+      }
+      if (results.some((r) => !r.ok) || ledger?.ok === false) process.exitCode = 3
     })
 }

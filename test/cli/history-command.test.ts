@@ -1,10 +1,10 @@
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { WorldDoc } from '../../core/index.js'
-import { openSqliteStore } from '../../storage/index.js'
+import { AuditLedger, openSqliteStore } from '../../storage/index.js'
 import { parseMoment, runCli } from '../../cli/index.js'
 
 const capture = () => {
@@ -71,7 +71,16 @@ describe('realmsync history', () => {
     expect(c.out.join('')).toMatch(/^ok\s+world\/1\s+3 updates, 0 snapshots: checksums, full replay/)
     const j = capture()
     await runCli(['history', 'verify', dir, '--json'], j.io)
-    expect(JSON.parse(j.out.join(''))[0]).toMatchObject({ doc: 'world/1', ok: true })
+    expect(JSON.parse(j.out.join('')).documents[0]).toMatchObject({ doc: 'world/1', ok: true })
+    const ledger = AuditLedger.open(dir)
+    ledger.append({ kind: 'pickup', peer: 'peer-1', timeMs: 1, details: { item: 'sword', winner: 'p1' } })
+    const withLedger = capture()
+    expect(await runCli(['history', 'verify', dir], withLedger.io)).toBe(0)
+    expect(withLedger.out.join('')).toMatch(/ok\s+audit ledger\s+1 records: hash chain of 2 changes intact/)
+    writeFileSync(join(dir, 'audit.heads.json'), JSON.stringify(['00']))
+    const tampered = capture()
+    expect(await runCli(['history', 'verify', dir], tampered.io)).toBe(3)
+    expect(tampered.out.join('')).toMatch(/FAIL\s+audit ledger/)
   })
 
   it('gives clear errors for a missing data dir, a missing document, bad moments and bad flags', async () => {
