@@ -5,6 +5,7 @@ import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './ha
 import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
 import { runSimBench } from './sim-bench.js'
+import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
 
 /** A benchmark section: a name and a function that measures and returns rows. */
@@ -20,6 +21,7 @@ const sections: Section[] = [
   { name: 'ephemeral', run: runEphemeralBench },
   { name: 'world', run: runWorldBench },
   { name: 'sim', run: runSimBench },
+  { name: 'storage', run: () => runStorageBench() },
 ]
 
 const main = async (): Promise<void> => {

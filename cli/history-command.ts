@@ -1,119 +1,149 @@
-import { existsSync } from 'node:fs'
-import type { Command } from 'commander'
-import { AuditLedger, databasePath, history, openSqliteStore, verifyLedger, verifyStore, type Moment, type SqliteDocumentStore } from '../storage/index.js'
-import type { CliIo } from './io.js'
+import { InvalidArgumentError, type Command } from 'commander'
+import {
+  openHistory,
+  parseMoment,
+  UnknownDocumentError,
+  verifyDataDir,
+  type HistoryEntry,
+  type OpenedHistory,
+  type Moment,
+  type TraceStep,
+} from '../storage/index.js'
+import { processIo, type CliIo } from './io.js'
 
-/** Parses `--at`/`--from`/`--to`: `seq:N` or a bare integer is a sequence; an ISO date or `ms:N` is a time. */
-export const parseMoment = (text: string): Moment => {
-  if (/^\d+$/.test(text)) return { seq: Number(text) }
-  if (/^seq:\d+$/.test(text)) return { seq: Number(text.slice(4)) }
-  if (/^ms:\d+$/.test(text)) return { timeMs: Number(text.slice(3)) }
-  const time = Date.parse(text)
-  if (Number.isNaN(time)) throw new Error(`cannot read moment '${text}': use a sequence number (42 or seq:42), ms:<epoch ms>, or an ISO time`)
-  return { timeMs: time }
-}
+export { parseMoment }
 
-const parseTime = (text: string | undefined): number | undefined => {
-  if (text === undefined) return undefined
-  const moment = parseMoment(text)
-  if ('seq' in moment) return moment.seq
-  return moment.timeMs
-}
+/** Exit code of `history verify` when something does not check out. */
+export const VERIFY_FAILED_EXIT_CODE = 3
 
-const withStore = async <T>(dataDir: string, fn: (store: SqliteDocumentStore) => Promise<T> | T): Promise<T> => {
-  if (!existsSync(databasePath(dataDir))) throw new Error(`no realmsync data in ${dataDir} (expected ${databasePath(dataDir)})`)
-  const store = openSqliteStore(dataDir)
+const momentOption = (value: string): Moment => {
   try {
-    return await fn(store)
-  } finally {
-    await store.close()
+    return parseMoment(value)
+  } catch (error) {
+    throw new InvalidArgumentError(error instanceof Error ? error.message : String(error))
   }
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString()
+/** Opens a data directory's history for one document, failing clearly if either is missing. */
+const withDocument = async <T>(dataDir: string, doc: string, fn: (reader: OpenedHistory) => T): Promise<T> => {
+  const reader = openHistory(dataDir)
+  try {
+    if (!reader.store.documentNames().includes(doc)) throw new UnknownDocumentError(doc)
+    return fn(reader)
+  } finally {
+    await reader.close()
+  }
+}
 
-/** Adds `realmsync history list|show|diff|trace|verify` to a commander program. */
-export const registerHistoryCommands = (program: Command, io: CliIo): void => {
+const iso = (ms: number | undefined): string => (ms === undefined ? '-' : new Date(ms).toISOString())
+
+const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
+
+const listTable = (entries: readonly HistoryEntry[]): string => {
+  const lines = [`${'seq'.padStart(7)}  ${'time'.padEnd(24)}  ${'origin'.padEnd(14)}  ${'bytes'.padStart(6)}  changed`]
+  for (const e of entries) {
+    lines.push(`${String(e.seq).padStart(7)}  ${iso(e.wallMs).padEnd(24)}  ${e.origin.padEnd(14)}  ${String(e.bytes).padStart(6)}  ${e.description}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+const traceLine = (s: TraceStep): string => {
+  const what =
+    s.holder && (s.change === 'moved' || s.change === 'created' || s.change === 'present')
+      ? `${s.change} ${s.holder.from ?? '-'} -> ${s.holder.to ?? '-'}`
+      : s.change === 'changed'
+        ? `changed ${s.fields.map((f) => f.path).join(', ')}`
+        : s.change
+  return `${String(s.seq).padStart(7)}  ${iso(s.wallMs).padEnd(24)}  ${s.origin.padEnd(14)}  ${JSON.stringify(s.value) ?? '(removed)'}  ${what}\n`
+}
+
+/**
+ * Adds `history list|show|diff|trace|verify` to a commander program: reading a document's past out
+ * of a peer's data directory. Output is a readable table by default and JSON with `--json`; errors
+ * (missing directory or document, unreadable moments, corrupt rows) reject the parse with a typed error.
+ */
+export const registerHistoryCommands = (program: Command, io: CliIo = processIo): Command => {
   const group = program.command('history').description("read a document's history from a peer's data directory")
+
   group
     .command('list')
-    .argument('<data-dir>')
-    .argument('<doc>')
-    .option('--since <time>', 'only updates at or after this time (ISO or ms:<epoch ms>)')
-    .option('--until <time>', 'only updates at or before this time')
-    .option('--json', 'print JSON')
     .description('each update with time, origin, size and what it changed')
-    .action(async (dataDir: string, doc: string, opts: { since?: string; until?: string; json?: boolean }) => {
-      await withStore(dataDir, (store) => {
-        const since = parseTime(opts.since)
-        const until = parseTime(opts.until)
-        const entries = history(store).list(doc, { ...(since !== undefined ? { sinceMs: since } : {}), ...(until !== undefined ? { untilMs: until } : {}) })
-        if (opts.json) return io.out(`${JSON.stringify(entries, null, 2)}\n`)
-        io.out(`${'seq'.padStart(6)}  ${'time'.padEnd(24)}  ${'origin'.padEnd(14)}  ${'bytes'.padStart(6)}  changed\n`)
-        for (const e of entries) {
-          io.out(`${String(e.seq).padStart(6)}  ${iso(e.wallMs).padEnd(24)}  ${e.origin.padEnd(14)}  ${String(e.bytes).padStart(6)}  ${e.summary.paths.join(', ')}${e.summary.deletes ? ' (overwrites)' : ''}\n`)
-        }
-      })
+    .argument('<data-dir>', "the peer's data directory")
+    .argument('<doc>', 'document name, e.g. world/1/region/0_0')
+    .option('--since <moment>', 'from this moment on (sequence, seq:N, ms:<epoch ms> or ISO time)', momentOption)
+    .option('--until <moment>', 'up to this moment', momentOption)
+    .option('--json', 'print JSON')
+    .action(async (dataDir: string, doc: string, opts: { since?: Moment; until?: Moment; json?: boolean }) => {
+      const { entries, startSeq } = await withDocument(dataDir, doc, (reader) => ({
+        entries: reader.list(doc, { ...(opts.since ? { since: opts.since } : {}), ...(opts.until ? { until: opts.until } : {}) }),
+        startSeq: reader.store.logInfo(doc).historyStartSeq,
+      }))
+      if (opts.json) return io.out(json(entries))
+      if (startSeq > 0) io.out(`# history kept from seq ${startSeq + 1}; earlier updates were dropped by retention\n`)
+      io.out(listTable(entries))
     })
+
   group
     .command('show')
-    .argument('<data-dir>')
-    .argument('<doc>')
-    .requiredOption('--at <time|seq>', 'a sequence number, seq:N, ms:<epoch ms> or an ISO time')
-    .option('--json', 'print compact JSON')
-    .description("the document's content at that moment, as JSON")
-    .action(async (dataDir: string, doc: string, opts: { at: string; json?: boolean }) => {
-      await withStore(dataDir, (store) => {
-        const content = history(store).show(doc, parseMoment(opts.at))
-        io.out(`${JSON.stringify(content, null, opts.json ? 0 : 2)}\n`)
-      })
+    .description("the document's content at a moment, as JSON")
+    .argument('<data-dir>', "the peer's data directory")
+    .argument('<doc>', 'document name')
+    .requiredOption('--at <moment>', 'a sequence (42, seq:42), ms:<epoch ms> or an ISO time', momentOption)
+    .option('--json', 'print only the JSON content')
+    .action(async (dataDir: string, doc: string, opts: { at: Moment; json?: boolean }) => {
+      const state = await withDocument(dataDir, doc, (reader) => reader.stateAt(doc, opts.at))
+      if (opts.json) io.out(`${JSON.stringify(state.content)}\n`)
+      else io.out(`# ${doc} at seq ${state.seq} (${iso(state.wallMs)})\n${json(state.content)}`)
     })
+
   group
     .command('diff')
-    .argument('<data-dir>')
-    .argument('<doc>')
-    .requiredOption('--from <time|seq>', 'start moment')
-    .requiredOption('--to <time|seq>', 'end moment')
-    .option('--json', 'print JSON')
     .description('what changed between two moments')
-    .action(async (dataDir: string, doc: string, opts: { from: string; to: string; json?: boolean }) => {
-      await withStore(dataDir, (store) => {
-        const changes = history(store).diff(doc, parseMoment(opts.from), parseMoment(opts.to))
-        if (opts.json) return io.out(`${JSON.stringify(changes, null, 2)}\n`)
-        for (const c of changes) io.out(`${c.path}: ${JSON.stringify(c.before) ?? '(none)'} -> ${JSON.stringify(c.after) ?? '(none)'}\n`)
-        if (changes.length === 0) io.out('no changes\n')
-      })
+    .argument('<data-dir>', "the peer's data directory")
+    .argument('<doc>', 'document name')
+    .requiredOption('--from <moment>', 'the earlier moment', momentOption)
+    .requiredOption('--to <moment>', 'the later moment', momentOption)
+    .option('--json', 'print JSON')
+    .action(async (dataDir: string, doc: string, opts: { from: Moment; to: Moment; json?: boolean }) => {
+      const changes = await withDocument(dataDir, doc, (reader) => reader.diff(doc, opts.from, opts.to))
+      if (opts.json) return io.out(json(changes))
+      if (changes.length === 0) return io.out('no changes\n')
+      io.out(changes.map((c) => `${c.path}: ${JSON.stringify(c.before) ?? '(none)'} -> ${JSON.stringify(c.after) ?? '(none)'}\n`).join(''))
     })
+
   group
     .command('trace')
-    .argument('<data-dir>')
-    .argument('<doc>')
+    .description("every change of one item's holder and fields, or one entity's fields, with origin peers")
+    .argument('<data-dir>', "the peer's data directory")
+    .argument('<doc>', 'document name')
     .option('--item <id>', 'an item id')
     .option('--entity <id>', 'an entity id')
     .option('--json', 'print JSON')
-    .description('every change of one item or entity over time, with origin peers')
-    .action(async (dataDir: string, doc: string, opts: { item?: string; entity?: string; json?: boolean }) => {
-      if ((opts.item === undefined) === (opts.entity === undefined)) throw new Error('give exactly one of --item or --entity')
-      await withStore(dataDir, (store) => {
-        const steps = history(store).trace(doc, opts.item !== undefined ? { item: opts.item } : { entity: opts.entity as string })
-        if (opts.json) return io.out(`${JSON.stringify(steps, null, 2)}\n`)
-        for (const s of steps) io.out(`${String(s.seq).padStart(6)}  ${iso(s.wallMs)}  ${s.origin.padEnd(14)}  ${JSON.stringify(s.value) ?? '(removed)'}\n`)
-        if (steps.length === 0) io.out('no changes recorded\n')
-      })
+    .action(async (dataDir: string, doc: string, opts: { item?: string; entity?: string; json?: boolean }, command: Command) => {
+      if ((opts.item === undefined) === (opts.entity === undefined)) command.error('error: give exactly one of --item or --entity')
+      const target = opts.item !== undefined ? { item: opts.item } : { entity: opts.entity as string }
+      const steps = await withDocument(dataDir, doc, (reader) => reader.trace(doc, target))
+      if (opts.json) return io.out(json(steps))
+      io.out(steps.length === 0 ? 'no changes recorded\n' : steps.map(traceLine).join(''))
     })
+
   group
     .command('verify')
-    .argument('<data-dir>')
+    .description('replay logs and snapshots and check they agree; check the audit ledger hash chain')
+    .argument('<data-dir>', "the peer's data directory")
+    .option('--ledger-heads <hashes>', 'comma-separated ledger heads published earlier, which must be part of the ledger history')
     .option('--json', 'print JSON')
-    .description('replay logs and snapshots and check they agree')
-    .action(async (dataDir: string, opts: { json?: boolean }) => {
-      const results = await withStore(dataDir, (store) => verifyStore(store))
-      const ledger = AuditLedger.exists(dataDir) ? verifyLedger(dataDir) : undefined
-      if (opts.json) io.out(`${JSON.stringify({ documents: results, ledger: ledger ?? null }, null, 2)}\n`)
+    .action(async (dataDir: string, opts: { ledgerHeads?: string; json?: boolean }) => {
+      const expected = opts.ledgerHeads?.split(',').filter((h) => h.length > 0)
+      const result = await verifyDataDir(dataDir, expected ? { expectedLedgerHeads: expected } : {})
+      if (opts.json) io.out(json(result))
       else {
-        for (const r of results) io.out(`${r.ok ? 'ok  ' : 'FAIL'}  ${r.doc}  ${r.updates} updates, ${r.snapshots} snapshots: ${r.detail}\n`)
-        if (ledger) io.out(`${ledger.ok ? 'ok  ' : 'FAIL'}  audit ledger  ${ledger.records} records: ${ledger.detail}\n`)
+        for (const d of result.documents) io.out(`${d.ok ? 'ok  ' : 'FAIL'}  ${d.doc}  ${d.updates} updates, ${d.snapshots} snapshots: ${d.detail}\n`)
+        if (result.documents.length === 0) io.out('no documents stored\n')
+        if (result.ledger) io.out(`${result.ledger.ok ? 'ok  ' : 'FAIL'}  audit ledger  ${result.ledger.records} records: ${result.ledger.detail}\n`)
       }
-      if (results.some((r) => !r.ok) || ledger?.ok === false) process.exitCode = 3
+      if (!result.ok) process.exitCode = VERIFY_FAILED_EXIT_CODE
     })
+
+  return group
 }

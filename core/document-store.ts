@@ -32,3 +32,27 @@ export interface DocumentStore {
   /** Flushes pending writes and releases the storage. */
   close(): Promise<void>
 }
+
+/** A JSON value the details of an audit record may hold. */
+export type AuditValue = string | number | boolean | null | readonly AuditValue[] | { readonly [key: string]: AuditValue }
+
+/** One critical decision (a resolution, a trade, an anti-cheat action), as recorded in an audit log. */
+export interface AuditRecord {
+  /** What kind of decision: `pickup`, `trade`, `anticheat.flag`, ... */
+  readonly kind: string
+  /** The peer that made it. */
+  readonly peer: string
+  /** When, in wall ms (injected clock). */
+  readonly timeMs: number
+  /** What was decided, as JSON. */
+  readonly details: { readonly [key: string]: AuditValue }
+}
+
+/**
+ * An append-only log of critical decisions. Like `DocumentStore`, it is handed to the components
+ * that decide (they never import `storage/`, which provides a tamper-evident implementation).
+ */
+export interface AuditLog {
+  /** Appends one record; resolves once it is durable, with the log's head hashes after it. */
+  append(record: AuditRecord): Promise<readonly string[]>
+}

@@ -1,6 +1,6 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
-import { ClockDriftError } from './errors.js'
+import { ClockDriftError, MalformedFrameError } from './errors.js'
 import type { Millis } from './clock.js'
 import { readStrictString, readStrictUint } from './strict-decoding.js'
 
@@ -29,6 +29,16 @@ export interface HlcOptions {
   readonly driftPolicy?: DriftPolicy
 }
 
+/**
+ * Largest logical counter a clock issues. Past it the clock moves its wall time on by one
+ * millisecond instead, so a peer that sends a huge counter cannot push ours past 2^53, where
+ * `counter + 1 === counter` and timestamps would stop increasing.
+ */
+export const MAX_HLC_COUNTER = 0xffff_ffff
+
+/** Longest peer id a timestamp may carry on the wire, in UTF-8 bytes. */
+export const MAX_HLC_PEER_BYTES = 256
+
 /** The zero timestamp: before every real one. */
 export const HLC_ZERO: HlcTimestamp = Object.freeze({ wallMs: 0, counter: 0, peer: '' })
 
@@ -44,8 +54,10 @@ export const compareHlc = (a: HlcTimestamp, b: HlcTimestamp): -1 | 0 | 1 => {
 export class HybridLogicalClock {
   private wallMs: Millis = 0
   private counter = 0
-  private readonly maxDriftMs: Millis
-  private readonly driftPolicy: DriftPolicy
+  /** Largest tolerated lead of a remote wall time over local physical time. */
+  readonly maxDriftMs: Millis
+  /** What `receive` does with a remote time further ahead than `maxDriftMs`. */
+  readonly driftPolicy: DriftPolicy
 
   constructor(
     readonly peer: string,
@@ -63,13 +75,14 @@ export class HybridLogicalClock {
 
   /** Advances the clock for a local event and returns its timestamp. */
   tick(): HlcTimestamp {
-    const pt = this.physicalNow()
+    const pt = this.physicalTime()
     if (pt > this.wallMs) {
       this.wallMs = pt
       this.counter = 0
     } else {
       this.counter++
     }
+    this.carryCounter()
     return this.peek()
   }
 
@@ -79,7 +92,11 @@ export class HybridLogicalClock {
    * clock cannot drag every other peer's clock into the future.
    */
   receive(remote: HlcTimestamp): HlcTimestamp {
-    const pt = this.physicalNow()
+    if (!isValidHlc(remote)) {
+      // A NaN or negative wall time would poison this clock for good (Math.max of NaN is NaN).
+      throw new RangeError(`invalid hlc timestamp from peer ${String(remote.peer)}: ${remote.wallMs}.${remote.counter}`)
+    }
+    const pt = this.physicalTime()
     let remoteWall = remote.wallMs
     let remoteCounter = remote.counter
     if (remoteWall - pt > this.maxDriftMs) {
@@ -98,20 +115,61 @@ export class HybridLogicalClock {
       this.counter = 0
     }
     this.wallMs = wall
+    this.carryCounter()
     return this.peek()
+  }
+
+  // Timestamps cross the wire as varuints, which hold whole milliseconds only: a simulator or a
+  // monotonic clock may report fractions, and a stamp the receiver decodes differently from what
+  // the sender kept would let replicas disagree on which write won.
+  private physicalTime(): Millis {
+    return Math.floor(this.physicalNow())
+  }
+
+  private carryCounter(): void {
+    if (this.counter > MAX_HLC_COUNTER) {
+      this.wallMs++
+      this.counter = 0
+    }
   }
 }
 
-/** Writes a timestamp with lib0 encoding. */
+/** Whether a timestamp has whole, non-negative, safe wall time and counter and a string peer id. */
+export const isValidHlc = (ts: HlcTimestamp): boolean =>
+  Number.isSafeInteger(ts.wallMs) && ts.wallMs >= 0 && Number.isSafeInteger(ts.counter) && ts.counter >= 0 && typeof ts.peer === 'string'
+
+const utf8 = new TextEncoder()
+const LONE_SURROGATE = /\p{Cs}/u
+
+/**
+ * Whether a timestamp survives `encodeHlc` and `decodeHlc` unchanged: valid, with a well-formed
+ * peer id of at most `MAX_HLC_PEER_BYTES` UTF-8 bytes.
+ */
+export const isEncodableHlc = (ts: HlcTimestamp): boolean =>
+  isValidHlc(ts) &&
+  (ts.peer.length * 3 <= MAX_HLC_PEER_BYTES || utf8.encode(ts.peer).length <= MAX_HLC_PEER_BYTES) &&
+  !LONE_SURROGATE.test(ts.peer)
+
+/**
+ * Writes a timestamp with lib0 encoding. Throws `MalformedFrameError` unless `isEncodableHlc`:
+ * varuint encoding would silently truncate a fractional time, and the receiver would refuse the
+ * rest and penalise us.
+ */
 export const encodeHlc = (encoder: encoding.Encoder, ts: HlcTimestamp): void => {
+  if (!isEncodableHlc(ts)) {
+    throw new MalformedFrameError(
+      `cannot encode hlc timestamp ${ts.wallMs}.${ts.counter} of peer ${String(ts.peer)}: times must be whole, non-negative and in range, the peer id well-formed and at most ${MAX_HLC_PEER_BYTES} bytes`,
+    )
+  }
   encoding.writeVarUint(encoder, ts.wallMs)
   encoding.writeVarUint(encoder, ts.counter)
   encoding.writeVarString(encoder, ts.peer)
 }
 
 /** Reads a timestamp written by `encodeHlc`; throws a `FrameDecodeError` subclass on bad input. */
-export const decodeHlc = (decoder: decoding.Decoder): HlcTimestamp => ({
-  wallMs: readStrictUint(decoder, 'hlc wall time'),
-  counter: readStrictUint(decoder, 'hlc counter'),
-  peer: readStrictString(decoder, 'hlc peer', 256),
-})
+export const decodeHlc = (decoder: decoding.Decoder): HlcTimestamp => {
+  const wallMs = readStrictUint(decoder, 'hlc wall time')
+  const counter = readStrictUint(decoder, 'hlc counter')
+  const peer = readStrictString(decoder, 'hlc peer', MAX_HLC_PEER_BYTES)
+  return { wallMs, counter, peer }
+}

@@ -27,7 +27,54 @@ export interface CodecOptions {
   readonly maxFrameBytes?: number
 }
 
+/** Deepest nesting of arrays and objects in an ephemeral value. */
+export const MAX_EPHEMERAL_VALUE_DEPTH = 32
+
+// A lone UTF-16 surrogate has no UTF-8 form: the writer would keep it while every receiver decodes
+// U+FFFD, and replicas would silently hold different values.
+const LONE_SURROGATE = /\p{Cs}/u
+const utf8 = new TextEncoder()
+
+/** Whether a name (document, entity, field) is well-formed text of at most `MAX_NAME_BYTES` UTF-8 bytes. */
+export const isWireName = (name: unknown): name is string =>
+  typeof name === 'string' &&
+  (name.length * 3 <= MAX_NAME_BYTES || utf8.encode(name).length <= MAX_NAME_BYTES) &&
+  !LONE_SURROGATE.test(name)
+
+/**
+ * Whether a value is an `EphemeralValue` that survives the wire unchanged: numbers, well-formed
+ * strings, booleans, null, bytes, arrays and plain objects (no `__proto__` key), at most
+ * `MAX_EPHEMERAL_VALUE_DEPTH` levels deep. `undefined` and bigints are not.
+ */
+export const isEphemeralValue = (value: unknown): value is EphemeralValue => isEphemeralValueAt(value, 0)
+
+const isEphemeralValueAt = (value: unknown, depth: number): boolean => {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+      return true
+    case 'string':
+      return !LONE_SURROGATE.test(value)
+    case 'object':
+      break
+    default:
+      return false
+  }
+  if (value === null || value instanceof Uint8Array) return true
+  if (depth >= MAX_EPHEMERAL_VALUE_DEPTH) return false
+  if (Array.isArray(value)) return value.every((item) => isEphemeralValueAt(item, depth + 1))
+  const proto = Object.getPrototypeOf(value) as unknown
+  if (proto !== Object.prototype && proto !== null) return false
+  if (Object.prototype.hasOwnProperty.call(value, '__proto__')) return false
+  return Object.entries(value).every(([key, item]) => !LONE_SURROGATE.test(key) && isEphemeralValueAt(item, depth + 1))
+}
+
 const writeEntry = (encoder: encoding.Encoder, entry: EphemeralEntry): void => {
+  // Refuse here what the receiver's decoder would refuse: it would penalise us for the frame.
+  if (!isWireName(entry.entity) || !isWireName(entry.field)) {
+    throw new MalformedFrameError(`ephemeral entity and field names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
+  }
+  if (!isEphemeralValue(entry.value)) throw new MalformedFrameError(`ephemeral value of ${entry.entity}.${entry.field} has an unsupported type`)
   encoding.writeVarString(encoder, entry.entity)
   encoding.writeVarString(encoder, entry.field)
   encodeHlc(encoder, entry.stamp)
@@ -41,13 +88,18 @@ export const encodeEphemeralValue = (value: EphemeralValue): Uint8Array => {
   return encoding.toUint8Array(encoder)
 }
 
-/** Encodes a message as one frame: version, type tag, body. Throws `FrameTooLargeError` past the limit. */
+/**
+ * Encodes a message as one frame: version, type tag, body. Throws `FrameTooLargeError` past the
+ * limit, and `MalformedFrameError` for content `decodeFrame` would refuse (an overlong name, an
+ * unsupported value, an invalid stamp).
+ */
 export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): Uint8Array => {
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, WIRE_VERSION)
   encoding.writeVarUint(encoder, MESSAGE_TAGS[message.type])
   switch (message.type) {
     case 'sync':
+      if (!isWireName(message.doc)) throw new MalformedFrameError(`document names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
       encoding.writeVarString(encoder, message.doc)
       encoding.writeVarUint8Array(encoder, message.payload)
       break
@@ -67,8 +119,8 @@ const readEntry = (decoder: decoding.Decoder, maxBytes: number): EphemeralEntry 
   const field = readStrictString(decoder, 'ephemeral field', MAX_NAME_BYTES)
   const stamp = decodeHlc(decoder)
   const value = readStrictAny(decoder, 'ephemeral value', maxBytes)
-  if (value === undefined || typeof value === 'bigint') throw new MalformedFrameError('ephemeral value has an unsupported type')
-  return { entity, field, stamp, value: value as EphemeralValue }
+  if (!isEphemeralValue(value)) throw new MalformedFrameError('ephemeral value has an unsupported type')
+  return { entity, field, stamp, value }
 }
 
 /**

@@ -1,18 +1,32 @@
 import * as Y from 'yjs'
-import { RealmsyncError } from './errors.js'
+import {
+  assertWorldName,
+  EntityExistsError,
+  HolderMismatchError,
+  holderKey,
+  InvalidWorldValueError,
+  isItemHolder,
+  isWorldName,
+  isWorldValue,
+  ItemExistsError,
+  normalizeHolder,
+  sameHolder,
+  UnknownEntityError,
+  UnknownItemError,
+  WORLD_ROOTS,
+  type ItemHolder,
+  type WorldValue,
+} from './world-schema.js'
 
-/** A JSON-like value a world component field may hold. */
-export type WorldValue = number | string | boolean | null | readonly WorldValue[] | { readonly [key: string]: WorldValue }
+/** Component name -> field name -> value. */
+export type ComponentFields = Readonly<Record<string, WorldValue>>
 
-/** Who holds an item: nobody (on the ground), a player, or a container (chest, corpse, shop). */
-export type ItemHolder = { readonly type: 'none' } | { readonly type: 'player'; readonly id: string } | { readonly type: 'container'; readonly id: string }
-
-/** An entity as read from the document. */
+/** An entity as read from the document (a plain copy: editing it changes nothing). */
 export interface EntityView {
   readonly id: string
   readonly kind: string
-  /** component name -> field name -> value. */
-  readonly components: Readonly<Record<string, Readonly<Record<string, WorldValue>>>>
+  /** Component name -> field name -> value. */
+  readonly components: Readonly<Record<string, ComponentFields>>
 }
 
 /** An item as read from the document. */
@@ -22,97 +36,128 @@ export interface ItemView {
   readonly holder: ItemHolder
 }
 
+/** An item's holder before and after one transaction; `undefined` means the item did not exist. */
+export interface HolderChange {
+  readonly item: string
+  readonly from: ItemHolder | undefined
+  readonly to: ItemHolder | undefined
+}
+
 /** What one transaction changed, for observers. */
 export interface WorldChange {
-  /** The transaction's origin (`transact(origin, ...)`, or the replication origin of a remote update). */
+  /** The transaction's origin (`transact(origin, ...)`, or whatever origin a remote update was applied with). */
   readonly origin: unknown
-  /** Whether the change came from this replica's own code. */
+  /** Whether the change was made by this replica's own code rather than applied from an update. */
   readonly local: boolean
+  /** Entities created, removed or edited. */
   readonly entities: ReadonlySet<string>
+  /** Items created, removed or edited. */
   readonly items: ReadonlySet<string>
-  /** Items whose holder changed, with the holder after the change (undefined if the item was removed). */
-  readonly holders: ReadonlyArray<{ readonly item: string; readonly holder: ItemHolder | undefined }>
+  /** Items whose holder is different after the transaction (creation and removal included). */
+  readonly holders: readonly HolderChange[]
 }
+
+/** What `checkSingleHolder` found wrong with one item. */
+export type HolderProblem = 'malformed-item' | 'malformed-holder' | 'index-disagrees'
 
 /** A break of the single-holder rule found by `checkSingleHolder`. */
 export interface HolderViolation {
   readonly item: string
-  readonly problem: string
+  readonly problem: HolderProblem
+  /** What exactly is wrong, for a person reading a simulator report. */
+  readonly detail: string
 }
 
-/** A world operation named an entity that does not exist. */
-export class UnknownEntityError extends RealmsyncError {
-  constructor(readonly entity: string) {
-    super('unknown-entity', `entity ${entity} does not exist in this world document`)
+/** Every item's holder, read in one pass, and everything wrong found in that pass. */
+export interface HolderAudit {
+  readonly holders: ReadonlyMap<string, ItemHolder>
+  readonly violations: readonly HolderViolation[]
+}
+
+type YMap = Y.Map<unknown>
+// Yjs types are invariant in their event parameter, so the common base needs `any` here; it stays private.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type YType = Y.AbstractType<any>
+
+const asMap = (value: unknown): YMap | undefined => (value instanceof Y.Map ? (value as YMap) : undefined)
+
+/**
+ * Holder key -> item ids, and item -> holder, derived from the items map and never written to the
+ * document, so it cannot disagree with holders across a merge; only a bug here could, and
+ * `checkSingleHolder` looks for exactly that.
+ */
+class HolderIndex {
+  private readonly itemsByHolder = new Map<string, Set<string>>()
+  private readonly holderByItem = new Map<string, ItemHolder>()
+
+  holderOf(item: string): ItemHolder | undefined {
+    return this.holderByItem.get(item)
   }
-}
 
-/** A world operation named an item that does not exist. */
-export class UnknownItemError extends RealmsyncError {
-  constructor(readonly item: string) {
-    super('unknown-item', `item ${item} does not exist in this world document`)
+  set(item: string, holder: ItemHolder | undefined): void {
+    const previous = this.holderByItem.get(item)
+    if (sameHolder(previous, holder)) return
+    if (previous !== undefined) {
+      const key = holderKey(previous)
+      const set = this.itemsByHolder.get(key)
+      set?.delete(item)
+      if (set?.size === 0) this.itemsByHolder.delete(key)
+      this.holderByItem.delete(item)
+    }
+    if (holder === undefined) return
+    this.holderByItem.set(item, holder)
+    const key = holderKey(holder)
+    let set = this.itemsByHolder.get(key)
+    if (!set) this.itemsByHolder.set(key, (set = new Set()))
+    set.add(item)
   }
-}
 
-/** A value is not JSON-like (functions, undefined, class instances, non-finite numbers...). */
-export class InvalidWorldValueError extends RealmsyncError {
-  constructor(where: string) {
-    super('invalid-world-value', `${where} is not a JSON-like value (number, string, boolean, null, array, plain object)`)
+  itemsHeldBy(holder: ItemHolder): string[] {
+    return [...(this.itemsByHolder.get(holderKey(holder)) ?? [])].sort()
   }
-}
 
-/** Names of the root types in a world document; fixed, because every replica must agree. */
-export const WORLD_ROOTS = { entities: 'entities', items: 'items' } as const
-
-const isPlainObject = (value: object): boolean => {
-  const proto = Object.getPrototypeOf(value) as unknown
-  return proto === Object.prototype || proto === null
-}
-
-/** Whether a value is JSON-like (what a world field may hold). */
-export const isWorldValue = (value: unknown, depth = 0): value is WorldValue => {
-  if (depth > 32) return false
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true
-  if (typeof value === 'number') return Number.isFinite(value)
-  if (Array.isArray(value)) return value.every((inner) => isWorldValue(inner, depth + 1))
-  if (typeof value === 'object' && isPlainObject(value)) return Object.values(value).every((inner) => isWorldValue(inner, depth + 1))
-  return false
-}
-
-const isHolder = (value: unknown): value is ItemHolder => {
-  if (typeof value !== 'object' || value === null) return false
-  const holder = value as { type?: unknown; id?: unknown }
-  if (holder.type === 'none') return true
-  return (holder.type === 'player' || holder.type === 'container') && typeof holder.id === 'string' && holder.id.length > 0
+  /** Every (holder key, item) pair the index lists, and every item it knows a holder for. */
+  listings(): { byHolder: ReadonlyMap<string, ReadonlySet<string>>; byItem: ReadonlyMap<string, ItemHolder> } {
+    return { byHolder: this.itemsByHolder, byItem: this.holderByItem }
+  }
 }
 
 /**
- * A typed view of the durable world over a `Y.Doc`: entities with components, and items with
- * exactly one holder each. The item's `holder` is one key of one Y.Map, so after any concurrent
- * merge an item still has exactly one holder (last writer wins); inventories are derived from
- * holders, never stored separately, so they cannot disagree with them.
+ * A typed view of the durable world over a `Y.Doc` (layout in `WORLD_ROOTS`): entities with
+ * components, and items with exactly one holder each. Replication owns the `Y.Doc`; this class
+ * only reads and writes it, so any number of updates may arrive underneath it.
  */
 export class WorldDoc {
-  private readonly entities: Y.Map<Y.Map<unknown>>
-  private readonly items: Y.Map<Y.Map<unknown>>
-  private readonly inventoryIndex = new Map<string, Set<string>>()
-  private readonly holderOf = new Map<string, string>()
+  private readonly entities: Y.Map<unknown>
+  private readonly items: Y.Map<unknown>
+  private readonly index = new HolderIndex()
+  /** Holders of items touched by local writes in the open transaction, as they were before it. */
+  private readonly holdersBeforeTransaction = new Map<string, ItemHolder | undefined>()
+  private readonly pendingChanges = new WeakMap<Y.Transaction, WorldChange>()
   private readonly listeners = new Set<(change: WorldChange) => void>()
 
   constructor(readonly doc: Y.Doc) {
     this.entities = doc.getMap(WORLD_ROOTS.entities)
     this.items = doc.getMap(WORLD_ROOTS.items)
-    this.rebuildIndex()
-    doc.on('afterTransaction', this.onTransaction)
+    for (const id of this.items.keys()) this.index.set(id, this.readHolder(id))
+    // The index is brought up to date before any observer runs (so Yjs observers and other
+    // afterTransaction listeners read fresh inventories); our own listeners run in afterTransaction,
+    // where Yjs calls every callback even if one throws.
+    doc.on('beforeObserverCalls', this.onBeforeObserverCalls)
+    doc.on('afterTransaction', this.onAfterTransaction)
   }
 
-  /** Stops observing the document. */
+  /** Stops observing the document and drops every listener. */
   destroy(): void {
-    this.doc.off('afterTransaction', this.onTransaction)
+    this.doc.off('beforeObserverCalls', this.onBeforeObserverCalls)
+    this.doc.off('afterTransaction', this.onAfterTransaction)
     this.listeners.clear()
   }
 
-  /** Runs `fn` as one transaction tagged with `origin`; observers see one change for it. */
+  /**
+   * Runs `fn` as one transaction tagged with `origin`; observers see one change for it. Nested calls
+   * join the outer transaction (and its origin). Yjs has no rollback: writes made before `fn` throws stay.
+   */
   transact<T>(origin: unknown, fn: (world: WorldDoc) => T): T {
     let result: T | undefined
     this.doc.transact(() => {
@@ -121,176 +166,269 @@ export class WorldDoc {
     return result as T
   }
 
-  /** Subscribes to changes; returns the unsubscribe function. */
+  /** Subscribes to changes (local and remote); returns the unsubscribe function. */
   observe(listener: (change: WorldChange) => void): () => void {
     this.listeners.add(listener)
-    return () => this.listeners.delete(listener)
+    return () => {
+      this.listeners.delete(listener)
+    }
   }
 
   // Entities
 
-  /** Creates (or replaces) an entity with a kind and optional initial components. */
-  createEntity(id: string, kind: string, components: Record<string, Record<string, WorldValue>> = {}): void {
+  /** Creates an entity with a kind and optional initial components; throws `EntityExistsError` if the id is taken. */
+  createEntity(id: string, kind: string, components: Readonly<Record<string, ComponentFields>> = {}): void {
+    assertWorldName('entity id', id)
+    assertWorldName(`kind of entity ${id}`, kind)
+    for (const [name, fields] of Object.entries(components)) this.validateFields(id, name, fields)
+    if (this.hasEntity(id)) throw new EntityExistsError(id)
     this.doc.transact(() => {
       const entity = new Y.Map<unknown>()
       entity.set('kind', kind)
-      const componentMap = new Y.Map<Y.Map<unknown>>()
-      entity.set('components', componentMap)
+      const componentMaps = new Y.Map<unknown>()
+      for (const [name, fields] of Object.entries(components)) componentMaps.set(name, fieldsMap(fields))
+      entity.set('components', componentMaps)
       this.entities.set(id, entity)
-      for (const [name, fields] of Object.entries(components)) this.setComponent(id, name, fields)
     })
   }
 
-  /** Whether an entity exists. */
+  /** Whether a (well-formed) entity exists. */
   hasEntity(id: string): boolean {
-    return this.entities.has(id)
+    return this.entityMap(id) !== undefined
   }
 
-  /** Removes an entity; removing a missing one is a no-op. */
+  /** Removes an entity with all its components; throws `UnknownEntityError` if it does not exist. */
   removeEntity(id: string): void {
+    if (!this.entities.has(id)) throw new UnknownEntityError(id)
     this.entities.delete(id)
   }
 
-  /** Sets fields of one component of an entity (other fields of the component are kept). */
-  setComponent(id: string, component: string, fields: Record<string, WorldValue>): void {
-    const entity = this.entities.get(id)
-    if (!entity) throw new UnknownEntityError(id)
-    for (const [field, value] of Object.entries(fields)) {
-      if (!isWorldValue(value)) throw new InvalidWorldValueError(`${id}.${component}.${field}`)
-    }
+  /** Sets fields of one component of an entity, creating the component if needed; other fields are kept. */
+  setComponent(id: string, component: string, fields: ComponentFields): void {
+    this.validateFields(id, component, fields)
+    const components = this.componentsOf(id)
     this.doc.transact(() => {
-      const components = entity.get('components') as Y.Map<Y.Map<unknown>>
-      let map = components.get(component)
-      if (!map) {
-        map = new Y.Map<unknown>()
-        components.set(component, map)
+      const existing = asMap(components.get(component))
+      if (!existing) {
+        components.set(component, fieldsMap(fields))
+        return
       }
-      for (const [field, value] of Object.entries(fields)) map.set(field, value)
+      for (const [field, value] of Object.entries(fields)) existing.set(field, value)
     })
   }
 
-  /** One component's fields, or undefined if the entity or component is missing. */
-  getComponent(id: string, component: string): Record<string, WorldValue> | undefined {
-    const components = this.entities.get(id)?.get('components') as Y.Map<Y.Map<unknown>> | undefined
-    return components?.get(component)?.toJSON() as Record<string, WorldValue> | undefined
+  /** Removes one component of an entity; returns whether it was there. Throws `UnknownEntityError`. */
+  removeComponent(id: string, component: string): boolean {
+    const components = this.componentsOf(id)
+    if (!components.has(component)) return false
+    components.delete(component)
+    return true
   }
 
-  /** An entity, or undefined. */
+  /** One component's fields (a copy), or undefined if the entity or component is missing. */
+  getComponent(id: string, component: string): ComponentFields | undefined {
+    const entity = this.entityMap(id)
+    const map = entity ? asMap(asMap(entity.get('components'))?.get(component)) : undefined
+    return map?.toJSON() as ComponentFields | undefined
+  }
+
+  /** An entity (a copy), or undefined. */
   getEntity(id: string): EntityView | undefined {
-    const entity = this.entities.get(id)
+    const entity = this.entityMap(id)
     if (!entity) return undefined
-    const components = (entity.get('components') as Y.Map<Y.Map<unknown>> | undefined)?.toJSON() ?? {}
-    return { id, kind: String(entity.get('kind')), components: components as EntityView['components'] }
+    const components: Record<string, ComponentFields> = {}
+    for (const [name, value] of asMap(entity.get('components'))?.entries() ?? []) {
+      const map = asMap(value)
+      if (map) components[name] = map.toJSON() as ComponentFields
+    }
+    return { id, kind: entity.get('kind') as string, components }
   }
 
   /** Every entity, sorted by id. */
   listEntities(): EntityView[] {
-    return [...this.entities.keys()].sort().map((id) => this.getEntity(id) as EntityView)
+    return [...this.entities.keys()]
+      .sort()
+      .map((id) => this.getEntity(id))
+      .filter((entity): entity is EntityView => entity !== undefined)
   }
 
   // Items
 
-  /** Creates (or replaces) an item with a kind and a holder (default: nobody). */
+  /** Creates an item with a kind and a holder (default: nobody); throws `ItemExistsError` if the id is taken. */
   createItem(id: string, kind: string, holder: ItemHolder = { type: 'none' }): void {
-    if (!isHolder(holder)) throw new InvalidWorldValueError(`holder of item ${id}`)
+    assertWorldName('item id', id)
+    assertWorldName(`kind of item ${id}`, kind)
+    const canonical = normalizeHolder(id, holder)
+    if (this.hasItem(id)) throw new ItemExistsError(id)
     this.doc.transact(() => {
+      this.rememberHolderBefore(id)
       const item = new Y.Map<unknown>()
       item.set('kind', kind)
-      item.set('holder', { ...holder })
+      item.set('holder', canonical)
       this.items.set(id, item)
+      this.index.set(id, canonical)
     })
   }
 
-  /** Whether an item exists. */
+  /** Whether a (well-formed) item exists. */
   hasItem(id: string): boolean {
-    return this.items.has(id)
+    return this.itemMap(id) !== undefined
   }
 
-  /** Moves an item to a new holder (pickup, drop, trade, loot). The resolver decides who may. */
+  /** Gives an item to a new holder (pickup, drop, trade, loot); the resolver decides who may. */
   setItemHolder(id: string, holder: ItemHolder): void {
-    const item = this.items.get(id)
+    const item = this.itemMap(id)
     if (!item) throw new UnknownItemError(id)
-    if (!isHolder(holder)) throw new InvalidWorldValueError(`holder of item ${id}`)
-    item.set('holder', { ...holder })
+    const canonical = normalizeHolder(id, holder)
+    this.doc.transact(() => {
+      this.rememberHolderBefore(id)
+      item.set('holder', canonical)
+      this.index.set(id, canonical)
+    })
   }
 
-  /** Removes an item; removing a missing one is a no-op. */
+  /**
+   * Moves an item and returns its previous holder. With `expectedFrom`, refuses with
+   * `HolderMismatchError` unless the item is held there now: a local compare-and-set for resolvers.
+   */
+  moveItem(id: string, to: ItemHolder, expectedFrom?: ItemHolder): ItemHolder {
+    const current = this.getItem(id)
+    if (!current) throw new UnknownItemError(id)
+    if (expectedFrom !== undefined && !sameHolder(current.holder, normalizeHolder(id, expectedFrom))) {
+      throw new HolderMismatchError(id, expectedFrom, current.holder)
+    }
+    this.setItemHolder(id, to)
+    return current.holder
+  }
+
+  /** Removes an item; throws `UnknownItemError` if it does not exist. */
   removeItem(id: string): void {
-    this.items.delete(id)
+    if (!this.items.has(id)) throw new UnknownItemError(id)
+    this.doc.transact(() => {
+      this.rememberHolderBefore(id)
+      this.items.delete(id)
+      this.index.set(id, undefined)
+    })
   }
 
-  /** An item, or undefined. */
+  /** An item, or undefined. A malformed holder reads as nobody (and `checkSingleHolder` reports it). */
   getItem(id: string): ItemView | undefined {
-    const item = this.items.get(id)
+    const item = this.itemMap(id)
     if (!item) return undefined
     const holder = item.get('holder')
-    return { id, kind: String(item.get('kind')), holder: isHolder(holder) ? holder : { type: 'none' } }
+    return { id, kind: item.get('kind') as string, holder: isItemHolder(holder) ? normalizeHolder(id, holder) : { type: 'none' } }
   }
 
   /** Every item, sorted by id. */
   listItems(): ItemView[] {
-    return [...this.items.keys()].sort().map((id) => this.getItem(id) as ItemView)
+    return [...this.items.keys()]
+      .sort()
+      .map((id) => this.getItem(id))
+      .filter((item): item is ItemView => item !== undefined)
   }
 
-  /** Ids of the items a player holds, sorted (from the derived index: no scan). */
+  /** Ids of the items a player holds, sorted; read from the derived index, not by scanning items. */
   inventoryOf(player: string): string[] {
-    return [...(this.inventoryIndex.get(player) ?? [])].sort()
+    return this.index.itemsHeldBy({ type: 'player', id: player })
+  }
+
+  /** Ids of the items a container holds, sorted; read from the derived index. */
+  contentsOf(container: string): string[] {
+    return this.index.itemsHeldBy({ type: 'container', id: container })
   }
 
   /**
-   * Verifies the single-holder rule in one read of the items map: every item has exactly one
-   * well-formed holder, and the derived inventory index agrees with the holders. Empty means fine.
+   * Reads every item's holder in one pass over the items map and checks that each item is
+   * well-formed and that the derived index lists it under exactly that holder and nowhere else.
+   * Two holders for one item cannot be stored (the holder is one map key), so what can go wrong is
+   * malformed data from a buggy or hostile writer, or an index that drifted from the document.
    */
-  checkSingleHolder(): HolderViolation[] {
+  auditHolders(): HolderAudit {
+    const holders = new Map<string, ItemHolder>()
     const violations: HolderViolation[] = []
-    const expected = new Map<string, Set<string>>()
-    for (const [id, item] of this.items.entries()) {
-      const holder = item.get('holder')
-      if (!isHolder(holder)) {
-        violations.push({ item: id, problem: `malformed holder ${JSON.stringify(holder)}` })
+    const listings = this.index.listings()
+    for (const [id, value] of this.items.entries()) {
+      const item = asMap(value)
+      if (!item || !isWorldName(item.get('kind'))) {
+        violations.push({ item: id, problem: 'malformed-item', detail: 'not a map with a string kind' })
         continue
       }
-      if (holder.type === 'player') {
-        if (!expected.has(holder.id)) expected.set(holder.id, new Set())
-        expected.get(holder.id)?.add(id)
+      const raw = item.get('holder')
+      if (!isItemHolder(raw)) {
+        violations.push({ item: id, problem: 'malformed-holder', detail: `holder is ${JSON.stringify(raw) ?? 'missing'}` })
+        continue
+      }
+      const holder = normalizeHolder(id, raw)
+      holders.set(id, holder)
+      const indexed = listings.byItem.get(id)
+      if (!sameHolder(indexed, holder)) {
+        violations.push({ item: id, problem: 'index-disagrees', detail: `held by ${holderKey(holder)}, index says ${indexed ? holderKey(indexed) : 'nothing'}` })
       }
     }
-    for (const [player, items] of this.inventoryIndex) {
-      for (const item of items) {
-        if (!expected.get(player)?.has(item)) violations.push({ item, problem: `inventory index lists it under ${player}, but its holder differs` })
+    for (const [id, indexed] of listings.byItem) {
+      if (!holders.has(id) && !violations.some((v) => v.item === id)) {
+        violations.push({ item: id, problem: 'index-disagrees', detail: `index lists it under ${holderKey(indexed)}, but the document has no such well-formed item` })
       }
     }
-    for (const [player, items] of expected) {
-      for (const item of items) {
-        if (!this.inventoryIndex.get(player)?.has(item)) violations.push({ item, problem: `held by ${player} but missing from the inventory index` })
+    for (const [key, ids] of listings.byHolder) {
+      for (const id of ids) {
+        const holder = holders.get(id)
+        if (!holder || holderKey(holder) !== key) {
+          violations.push({ item: id, problem: 'index-disagrees', detail: `index lists it under ${key}, but it is held by ${holder ? holderKey(holder) : 'nothing'}` })
+        }
       }
     }
-    return violations
+    return { holders, violations }
   }
 
-  private rebuildIndex(): void {
-    this.inventoryIndex.clear()
-    this.holderOf.clear()
-    for (const id of this.items.keys()) this.reindexItem(id)
+  /** The violations `auditHolders` finds; empty when every item has one well-formed, correctly indexed holder. */
+  checkSingleHolder(): HolderViolation[] {
+    return [...this.auditHolders().violations]
   }
 
-  private reindexItem(id: string): void {
-    const previous = this.holderOf.get(id)
-    if (previous !== undefined) {
-      const set = this.inventoryIndex.get(previous)
-      set?.delete(id)
-      if (set?.size === 0) this.inventoryIndex.delete(previous)
-      this.holderOf.delete(id)
+  private entityMap(id: string): YMap | undefined {
+    const entity = asMap(this.entities.get(id))
+    return entity && typeof entity.get('kind') === 'string' ? entity : undefined
+  }
+
+  private componentsOf(id: string): YMap {
+    const entity = this.entityMap(id)
+    if (!entity) throw new UnknownEntityError(id)
+    let components = asMap(entity.get('components'))
+    if (!components) {
+      // Only a malformed writer leaves an entity without its components map; repair rather than fail.
+      components = new Y.Map<unknown>()
+      entity.set('components', components)
     }
-    const holder = this.items.get(id)?.get('holder')
-    if (isHolder(holder) && holder.type === 'player') {
-      if (!this.inventoryIndex.has(holder.id)) this.inventoryIndex.set(holder.id, new Set())
-      this.inventoryIndex.get(holder.id)?.add(id)
-      this.holderOf.set(id, holder.id)
+    return components
+  }
+
+  private itemMap(id: string): YMap | undefined {
+    const item = asMap(this.items.get(id))
+    return item && typeof item.get('kind') === 'string' ? item : undefined
+  }
+
+  private readHolder(id: string): ItemHolder | undefined {
+    const item = this.itemMap(id)
+    if (!item) return undefined
+    const holder = item.get('holder')
+    return isItemHolder(holder) ? normalizeHolder(id, holder) : undefined
+  }
+
+  private validateFields(id: string, component: string, fields: ComponentFields): void {
+    assertWorldName(`component of entity ${id}`, component)
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new InvalidWorldValueError(`${id}.${component}`)
+    for (const [field, value] of Object.entries(fields)) {
+      assertWorldName(`field of ${id}.${component}`, field)
+      if (!isWorldValue(value)) throw new InvalidWorldValueError(`${id}.${component}.${field}`)
     }
   }
 
-  private readonly onTransaction = (transaction: Y.Transaction): void => {
+  private rememberHolderBefore(id: string): void {
+    if (!this.holdersBeforeTransaction.has(id)) this.holdersBeforeTransaction.set(id, this.index.holderOf(id))
+  }
+
+  private readonly onBeforeObserverCalls = (transaction: Y.Transaction): void => {
     const entities = new Set<string>()
     const items = new Set<string>()
     for (const [type, keys] of transaction.changed) {
@@ -302,18 +440,33 @@ export class WorldDoc {
       const owner = this.rootKeyOf(type)
       if (owner) (owner.root === (this.entities as YType) ? entities : items).add(owner.key)
     }
-    if (entities.size === 0 && items.size === 0) return
-    const holders: Array<{ item: string; holder: ItemHolder | undefined }> = []
+    const holders: HolderChange[] = []
     for (const id of items) {
-      const beforeHolder = this.holderOf.get(id)
-      this.reindexItem(id)
-      const holder = this.getItem(id)?.holder
-      const after = holder?.type === 'player' ? holder.id : undefined
-      if (beforeHolder !== after || holder?.type !== 'player') holders.push({ item: id, holder })
+      const from = this.holdersBeforeTransaction.has(id) ? this.holdersBeforeTransaction.get(id) : this.index.holderOf(id)
+      const to = this.readHolder(id)
+      this.index.set(id, to)
+      if (!sameHolder(from, to)) holders.push({ item: id, from, to })
     }
-    if (this.listeners.size === 0) return
-    const change: WorldChange = { origin: transaction.origin, local: transaction.local, entities, items, holders }
-    for (const listener of this.listeners) listener(change)
+    this.holdersBeforeTransaction.clear()
+    if (entities.size > 0 || items.size > 0) {
+      this.pendingChanges.set(transaction, { origin: transaction.origin, local: transaction.local, entities, items, holders })
+    }
+  }
+
+  private readonly onAfterTransaction = (transaction: Y.Transaction): void => {
+    const change = this.pendingChanges.get(transaction)
+    if (!change) return
+    this.pendingChanges.delete(transaction)
+    let failure: unknown
+    // Every listener hears every change even if an earlier one throws; the first error is rethrown.
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(change)
+      } catch (error) {
+        failure ??= error
+      }
+    }
+    if (failure !== undefined) throw failure
   }
 
   private rootKeyOf(type: YType): { root: YType; key: string } | undefined {
@@ -323,12 +476,19 @@ export class WorldDoc {
       const item = current._item
       if (item === null) return undefined
       const parent = item.parent as YType
-      if (parent === (this.entities as YType) || parent === (this.items as YType)) return item.parentSub ? { root: parent, key: item.parentSub } : undefined
+      if (parent === (this.entities as YType) || parent === (this.items as YType)) {
+        return item.parentSub === null ? undefined : { root: parent, key: item.parentSub }
+      }
       current = parent
     }
   }
 }
 
-// eslint-style escape hatch kept private: Yjs types are invariant in their event parameter.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type YType = Y.AbstractType<any>
+const fieldsMap = (fields: ComponentFields): YMap => {
+  const map = new Y.Map<unknown>()
+  for (const [field, value] of Object.entries(fields)) map.set(field, value)
+  return map
+}
+
+/** Opens the typed world view over a document replication already owns (same as `new WorldDoc(doc)`). */
+export const openWorldDoc = (doc: Y.Doc): WorldDoc => new WorldDoc(doc)

@@ -1,307 +1,397 @@
-import { mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { crc32 } from 'node:zlib'
 import Database from 'better-sqlite3'
-import * as Y from 'yjs'
-import { validateUpdate, type DocumentStore, type LoadedDocument, type StoredUpdateMeta } from '../core/index.js'
-import { CorruptRowError, StoreClosedError, UnknownDocumentError } from './errors.js'
+import { validateUpdate, type DocumentStore, type LoadedDocument, type Millis, type StoredUpdateMeta } from '../core/index.js'
+import { SnapshotBuilder } from './compaction.js'
+import { CorruptRowError, MissingDataDirError, StoreClosedError, StoreWriteError, UnknownDocumentError, UnstorableUpdateError } from './errors.js'
+import { assertDecodableRow, LogTables, type LogInfo, type SnapshotInfo, type SnapshotRow, type UpdateRow } from './log-tables.js'
+import { retentionCut } from './retention.js'
 import { ensureSchema } from './schema.js'
+import { resolveStoreOptions, type ResolvedStoreOptions, type SqliteStoreOptions } from './store-options.js'
 
-/** How hard a commit tries to survive: `full` survives power loss, `normal` survives a process crash. */
-export type Durability = 'full' | 'normal'
+/** The database file inside a data directory. */
+export const databasePath = (dataDir: string): string => join(dataDir, 'realmsync.db')
 
-/** Settings of the SQLite store. */
-export interface SqliteStoreOptions {
-  /** `full` (default): synchronous=FULL, a commit survives power loss. `normal`: WAL with synchronous=NORMAL, survives a process crash (SIGKILL) but may lose the last commits on power loss. */
-  readonly durability?: Durability
-  /** Keep the database in memory (tests); nothing survives the process. */
-  readonly inMemory?: boolean
-  /** Most updates committed in one transaction. Default 2000: bounds how long one commit blocks the event loop. */
-  readonly maxBatch?: number
-  /** Delay before a group commit, letting more appends join. Default 0 (the next macrotask). */
-  readonly flushDelayMs?: number
-  /** Write a snapshot of a document after this many logged updates. Default 1000. */
-  readonly snapshotEvery?: number
-  /** Updates kept before the latest snapshot: `all` (default, full history) or a count. */
-  readonly retainUpdates?: 'all' | number
-  /** Wall time for snapshot rows. Default `Date.now`. */
-  readonly now?: () => number
+/** Counters of what the store has done since it was opened. */
+export interface StoreStats {
+  /** Transactions that committed appends. */
+  commits: number
+  /** Updates committed. */
+  updatesCommitted: number
+  /** Most updates committed in one transaction. */
+  largestBatch: number
+  /** Snapshots written. */
+  snapshots: number
+  /** Update rows dropped by retention. */
+  updatesDropped: number
+  /** Background failures (automatic snapshots of a corrupt document). */
+  backgroundErrors: number
 }
 
-/** One logged update with its metadata, as history tools read it. */
-export interface UpdateRow {
-  readonly seq: number
-  readonly hlc: StoredUpdateMeta['hlc']
-  readonly wallMs: number
-  readonly origin: string
-  readonly update: Uint8Array
-}
-
-/** One snapshot: the merged state of every update up to and including `seq`. */
-export interface SnapshotRow {
-  readonly seq: number
-  readonly wallMs: number
-  readonly state: Uint8Array
-}
-
-interface Pending {
-  readonly docId: number
-  readonly seq: number
+interface PendingAppend {
+  readonly doc: string
   readonly update: Uint8Array
   readonly meta: StoredUpdateMeta
   readonly resolve: () => void
   readonly reject: (error: unknown) => void
 }
 
-interface RawUpdateRow {
-  seq: number
-  hlc_wall: number
-  hlc_counter: number
-  hlc_peer: string
-  wall_ms: number
-  origin: string
-  data: Buffer
-  checksum: number
+interface DocState {
+  readonly id: number
+  /** Sequence the next committed update gets. */
+  nextSeq: number
+  /** Updates committed since the latest snapshot, and their total size. */
+  sinceSnapshot: number
+  tailBytes: number
+  /** Size of the latest snapshot. */
+  snapshotBytes: number
+  /** Set when an automatic snapshot found the document corrupt: no more automatic attempts. */
+  corrupt: boolean
 }
 
-interface RawSnapshotRow {
-  seq: number
-  wall_ms: number
-  data: Buffer
-  checksum: number
-}
-
-/** The checksum stored next to every row, so a flipped or truncated blob is caught on load. */
-export const rowChecksum = (bytes: Uint8Array): number => crc32(bytes)
-
-/** The database file inside a data directory. */
-export const databasePath = (dataDir: string): string => join(dataDir, 'realmsync.db')
+const MAX_SEQ = Number.MAX_SAFE_INTEGER
 
 /**
- * Durable document storage on embedded SQLite (WAL): an append-only update log per document with
- * group commit (an append resolves only after the transaction holding it committed), periodic
- * snapshots that compact loading, and checksummed rows.
+ * Durable document storage on embedded SQLite (better-sqlite3, WAL): per document an append-only
+ * update log (sequence, HLC time, wall time, origin, bytes, checksum) and periodic snapshots that
+ * compact it. Appends are group-committed: they queue, and one transaction per batch commits them
+ * (on a short tick, or at once when the batch is full); each append's promise resolves only after
+ * its transaction committed, so a caller may then acknowledge the update. better-sqlite3 is
+ * synchronous, so a commit holds the event loop: batches are bounded by `maxBatch`, and snapshots
+ * run in their own macrotasks, one document at a time.
  */
 export class SqliteDocumentStore implements DocumentStore {
-  private readonly db: Database.Database
-  private readonly docIds = new Map<string, number>()
-  private readonly nextSeq = new Map<number, number>()
-  private readonly sinceSnapshot = new Map<number, number>()
-  private queue: Pending[] = []
-  private flushScheduled = false
-  private closed = false
-  private readonly maxBatch: number
-  private readonly flushDelayMs: number
-  private readonly snapshotEvery: number
-  private readonly retainUpdates: 'all' | number
-  private readonly now: () => number
-  private readonly insertUpdate: Database.Statement
+  /** Settings in effect, defaults filled in. */
+  readonly options: ResolvedStoreOptions
   /** Counters. */
-  readonly stats = { commits: 0, updatesCommitted: 0, snapshots: 0 }
+  readonly stats: StoreStats = { commits: 0, updatesCommitted: 0, largestBatch: 0, snapshots: 0, updatesDropped: 0, backgroundErrors: 0 }
+  private readonly db: Database.Database
+  private readonly tables: LogTables
+  private readonly states = new Map<string, DocState>()
+  private queue: PendingAppend[] = []
+  private commitTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined
+  private readonly snapshotQueue = new Set<string>()
+  private snapshotTimer: ReturnType<typeof setImmediate> | undefined
+  private closed = false
 
-  constructor(dataDir: string, options: SqliteStoreOptions = {}) {
-    if (!options.inMemory) mkdirSync(dataDir, { recursive: true })
-    this.db = new Database(options.inMemory ? ':memory:' : databasePath(dataDir))
-    this.db.pragma('journal_mode = WAL')
-    this.db.pragma(`synchronous = ${options.durability === 'normal' ? 'NORMAL' : 'FULL'}`)
-    ensureSchema(this.db)
-    this.maxBatch = options.maxBatch ?? 2000
-    this.flushDelayMs = options.flushDelayMs ?? 0
-    this.snapshotEvery = options.snapshotEvery ?? 1000
-    this.retainUpdates = options.retainUpdates ?? 'all'
-    this.now = options.now ?? Date.now
-    this.insertUpdate = this.db.prepare(
-      'INSERT INTO updates (doc, seq, hlc_wall, hlc_counter, hlc_peer, wall_ms, origin, data, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-    )
-    for (const row of this.db.prepare('SELECT id, name FROM documents').all() as Array<{ id: number; name: string }>) {
-      this.docIds.set(row.name, row.id)
+  constructor(
+    readonly dataDir: string,
+    options: SqliteStoreOptions = {},
+  ) {
+    this.options = resolveStoreOptions(options)
+    if (this.options.durability === 'memory') {
+      this.db = new Database(':memory:')
+    } else {
+      const file = databasePath(dataDir)
+      if (!this.options.create && !existsSync(file)) throw new MissingDataDirError(dataDir, file)
+      mkdirSync(dataDir, { recursive: true })
+      this.db = new Database(file)
+      // WAL: readers (history tools) never block the writer, and a commit appends to one file.
+      this.db.pragma('journal_mode = WAL')
+    }
+    // Why FULL for `sync` and `group`: see `Durability` (store-options.ts).
+    this.db.pragma(`synchronous = ${this.options.synchronous.toUpperCase()}`)
+    try {
+      ensureSchema(this.db)
+      this.tables = new LogTables(this.db)
+    } catch (error) {
+      this.db.close()
+      throw error
     }
   }
 
+  /** Names of every stored document, sorted. */
   async listDocuments(): Promise<readonly string[]> {
-    return [...this.docIds.keys()].sort()
+    this.assertOpen()
+    return this.tables.documentNames()
   }
 
+  /** Names of every stored document, sorted (synchronous, for tools). */
+  documentNames(): string[] {
+    this.assertOpen()
+    return this.tables.documentNames()
+  }
+
+  /**
+   * Queues one update; resolves once the transaction holding it has committed. The store keeps a
+   * reference to `update` until then: do not reuse the buffer.
+   */
   append(doc: string, update: Uint8Array, meta: StoredUpdateMeta): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError())
-    const docId = this.documentId(doc)
-    const seq = this.allocateSeq(docId)
+    if (!(update instanceof Uint8Array) || update.byteLength === 0) return Promise.reject(new UnstorableUpdateError(doc, 'it is empty'))
+    if (this.options.validateAppends) {
+      try {
+        validateUpdate(doc, update)
+      } catch (error) {
+        return Promise.reject(new UnstorableUpdateError(doc, error instanceof Error ? error.message : String(error)))
+      }
+    }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ docId, seq, update, meta, resolve, reject })
-      if (this.queue.length >= this.maxBatch) this.flush()
-      else this.scheduleFlush()
+      this.queue.push({ doc, update, meta, resolve, reject })
+      if (this.options.durability === 'sync' || this.queue.length >= this.options.maxBatch) this.commitBatch()
+      else this.scheduleCommit()
     })
   }
 
+  /**
+   * Loads a document: its latest snapshot and every update logged after it, each checked (checksum,
+   * no gap, decodable by Yjs). Rejects with `CorruptRowError` naming the row otherwise.
+   */
   async load(doc: string): Promise<LoadedDocument | undefined> {
-    const docId = this.docIds.get(doc)
-    if (docId === undefined) return undefined
-    await this.flushed()
-    const snapshot = this.latestSnapshot(doc, docId)
-    const rows = this.db
-      .prepare('SELECT seq, hlc_wall, hlc_counter, hlc_peer, wall_ms, origin, data, checksum FROM updates WHERE doc = ? AND seq > ? ORDER BY seq')
-      .all(docId, snapshot?.seq ?? 0) as RawUpdateRow[]
-    const updates = rows.map((row) => this.checkedUpdate(doc, row).update)
-    const loaded = { snapshot: snapshot?.state, updates }
-    this.assertDecodable(doc, loaded, rows, snapshot?.seq ?? 0)
-    return loaded
+    this.assertOpen()
+    this.commitAll()
+    const id = this.tables.documentId(doc)
+    if (id === undefined) return undefined
+    const snapshot = this.tables.snapshotAtOrBefore(doc, id, MAX_SEQ)
+    if (snapshot) assertDecodableRow(doc, 'snapshots', snapshot.seq, snapshot.state)
+    const lastSeq = this.tables.lastSeq(id)
+    let expected = (snapshot?.seq ?? 0) + 1
+    const updates: Uint8Array[] = []
+    this.forEachUpdate(doc, { fromSeq: expected }, (row) => {
+      if (row.seq !== expected) throw new CorruptRowError(doc, 'updates', expected, 'missing from the log')
+      assertDecodableRow(doc, 'updates', row.seq, row.update)
+      updates.push(row.update)
+      expected++
+    })
+    if (expected <= lastSeq) throw new CorruptRowError(doc, 'updates', expected, `missing: the log ends before its last committed sequence ${lastSeq}`)
+    return { snapshot: snapshot?.state, updates }
   }
 
-  /** Every logged update of a document in sequence order, optionally bounded by sequence. */
-  readUpdates(doc: string, range: { fromSeq?: number; toSeq?: number } = {}): UpdateRow[] {
-    const docId = this.requireDocument(doc)
-    const rows = this.db
-      .prepare('SELECT seq, hlc_wall, hlc_counter, hlc_peer, wall_ms, origin, data, checksum FROM updates WHERE doc = ? AND seq >= ? AND seq <= ? ORDER BY seq')
-      .all(docId, range.fromSeq ?? 0, range.toSeq ?? Number.MAX_SAFE_INTEGER) as RawUpdateRow[]
-    return rows.map((row) => this.checkedUpdate(doc, row))
+  /** Checked update rows of a document with `fromSeq <= seq <= toSeq`, in order. */
+  readUpdates(doc: string, range: { readonly fromSeq?: number; readonly toSeq?: number; readonly limit?: number } = {}): UpdateRow[] {
+    return this.tables.updates(doc, this.requireDocument(doc), range.fromSeq ?? 0, range.toSeq ?? MAX_SEQ, range.limit ?? -1)
   }
 
-  /** Every snapshot of a document, oldest first. */
-  readSnapshots(doc: string): SnapshotRow[] {
-    const docId = this.requireDocument(doc)
-    const rows = this.db.prepare('SELECT seq, wall_ms, data, checksum FROM snapshots WHERE doc = ? ORDER BY seq').all(docId) as RawSnapshotRow[]
-    return rows.map((row) => this.checkedSnapshot(doc, row))
+  /** Calls `each` for every checked row in a range, reading the log a page at a time. */
+  forEachUpdate(doc: string, range: { readonly fromSeq?: number; readonly toSeq?: number }, each: (row: UpdateRow) => void): void {
+    this.forEachUpdatePage(doc, range, (page) => {
+      for (const row of page) each(row)
+    })
   }
 
-  /** Writes a snapshot of a document now (normally done every `snapshotEvery` updates). */
-  async snapshot(doc: string): Promise<SnapshotRow | undefined> {
-    await this.flushed()
-    return this.writeSnapshot(doc, this.requireDocument(doc))
+  /** Calls `each` with successive pages (at most `LOG_PAGE_ROWS` checked rows) of a range. */
+  forEachUpdatePage(doc: string, range: { readonly fromSeq?: number; readonly toSeq?: number }, each: (page: readonly UpdateRow[]) => void): void {
+    this.tables.forEachUpdatePage(doc, this.requireDocument(doc), range.fromSeq ?? 0, range.toSeq ?? MAX_SEQ, each)
   }
 
-  /** Resolves once every append made so far is committed. */
+  /** The newest checked snapshot of a document covering at most `seq` (default: the latest). */
+  readSnapshot(doc: string, atOrBeforeSeq = MAX_SEQ): SnapshotRow | undefined {
+    return this.tables.snapshotAtOrBefore(doc, this.requireDocument(doc), atOrBeforeSeq)
+  }
+
+  /** Where a document's log stands: sequences, retained rows, snapshots, how far back history goes. */
+  logInfo(doc: string): LogInfo {
+    return this.tables.logInfo(this.requireDocument(doc))
+  }
+
+  /**
+   * The sequence of the last update stored at or before `timeMs` (0 if none): the state "at" that
+   * time. The log's order is taken as time order.
+   */
+  seqAtTime(doc: string, timeMs: Millis): number {
+    return this.tables.seqAtTime(this.requireDocument(doc), timeMs)
+  }
+
+  /** Writes a snapshot of a document now (normally every `snapshotEvery` updates); returns what it covers. */
+  async snapshot(doc: string): Promise<SnapshotInfo | undefined> {
+    this.assertOpen()
+    this.commitAll()
+    return this.writeSnapshot(doc)
+  }
+
+  /** Commits every append queued so far; resolves when they are durable. */
   async flushed(): Promise<void> {
-    while (this.queue.length > 0) this.flush()
+    this.commitAll()
   }
 
+  /** Commits pending appends, takes the automatic snapshots already due (so the next start loads fast), and closes. */
   async close(): Promise<void> {
     if (this.closed) return
-    await this.flushed()
+    this.commitAll()
+    if (this.snapshotTimer !== undefined) clearImmediate(this.snapshotTimer)
+    for (const doc of [...this.snapshotQueue]) this.runSnapshot(doc)
     this.closed = true
     this.db.close()
   }
 
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError()
+  }
+
   private requireDocument(doc: string): number {
-    const id = this.docIds.get(doc)
+    this.assertOpen()
+    const id = this.tables.documentId(doc)
     if (id === undefined) throw new UnknownDocumentError(doc)
     return id
   }
 
-  private documentId(doc: string): number {
-    let id = this.docIds.get(doc)
-    if (id === undefined) {
-      id = Number(this.db.prepare('INSERT INTO documents (name) VALUES (?)').run(doc).lastInsertRowid)
-      this.docIds.set(doc, id)
-    }
-    return id
-  }
-
-  private allocateSeq(docId: number): number {
-    let next = this.nextSeq.get(docId)
-    if (next === undefined) {
-      const row = this.db.prepare('SELECT MAX(seq) AS seq FROM updates WHERE doc = ?').get(docId) as { seq: number | null }
-      const snap = this.db.prepare('SELECT MAX(seq) AS seq FROM snapshots WHERE doc = ?').get(docId) as { seq: number | null }
-      next = Math.max(row.seq ?? 0, snap.seq ?? 0) + 1
-    }
-    this.nextSeq.set(docId, next + 1)
-    return next
-  }
-
-  private scheduleFlush(): void {
-    if (this.flushScheduled) return
-    this.flushScheduled = true
+  private scheduleCommit(): void {
+    if (this.commitTimer !== undefined) return
     const run = (): void => {
-      this.flushScheduled = false
-      if (!this.closed) this.flush()
+      this.commitTimer = undefined
+      if (!this.closed) this.commitBatch()
     }
-    if (this.flushDelayMs > 0) setTimeout(run, this.flushDelayMs)
-    else setImmediate(run)
+    // The timer is not unref'd: an append whose caller awaits it must commit before the process exits.
+    this.commitTimer = this.options.commitDelayMs > 0 ? setTimeout(run, this.options.commitDelayMs) : setImmediate(run)
   }
 
-  private flush(): void {
+  private cancelCommitTimer(): void {
+    if (this.commitTimer === undefined) return
+    clearTimeout(this.commitTimer as ReturnType<typeof setTimeout>)
+    clearImmediate(this.commitTimer as ReturnType<typeof setImmediate>)
+    this.commitTimer = undefined
+  }
+
+  private commitAll(): void {
+    while (this.queue.length > 0) this.commitBatch()
+    this.cancelCommitTimer()
+  }
+
+  private stateOf(doc: string): DocState {
+    let state = this.states.get(doc)
+    if (state) return state
+    const existing = this.tables.documentId(doc)
+    if (existing === undefined) {
+      state = { id: this.tables.createDocument(doc), nextSeq: 1, sinceSnapshot: 0, tailBytes: 0, snapshotBytes: 0, corrupt: false }
+    } else {
+      const last = this.tables.lastSeq(existing)
+      const latest = this.tables.snapshotInfos(existing).at(-1)
+      const snapshotSeq = latest?.seq ?? 0
+      state = {
+        id: existing,
+        nextSeq: last + 1,
+        sinceSnapshot: last - snapshotSeq,
+        tailBytes: this.tables.bytesAfter(existing, snapshotSeq),
+        snapshotBytes: latest?.bytes ?? 0,
+        corrupt: false,
+      }
+    }
+    this.states.set(doc, state)
+    return state
+  }
+
+  /** Commits one bounded batch from the head of the queue in one transaction. */
+  private commitBatch(): void {
+    this.cancelCommitTimer()
     if (this.queue.length === 0) return
-    const batch = this.queue.slice(0, this.maxBatch)
-    this.queue = this.queue.slice(batch.length)
+    const batch = this.queue.length <= this.options.maxBatch ? this.queue : this.queue.slice(0, this.options.maxBatch)
+    this.queue = batch === this.queue ? [] : this.queue.slice(batch.length)
+    const before = new Map<string, { state: DocState | undefined; nextSeq: number; stored: boolean }>()
+    const counts = new Map<DocState, { updates: number; bytes: number }>()
     try {
       this.db.transaction(() => {
-        for (const p of batch) {
-          this.insertUpdate.run(p.docId, p.seq, p.meta.hlc.wallMs, p.meta.hlc.counter, p.meta.hlc.peer, p.meta.wallMs, p.meta.origin, p.update, rowChecksum(p.update))
+        for (const pending of batch) {
+          if (!before.has(pending.doc)) {
+            const known = this.states.get(pending.doc)
+            before.set(pending.doc, { state: known, nextSeq: known?.nextSeq ?? 0, stored: this.tables.documentId(pending.doc) !== undefined })
+          }
+          const state = this.stateOf(pending.doc)
+          this.tables.insertUpdate(state.id, pending.doc, state.nextSeq++, pending.meta, pending.update)
+          const count = counts.get(state) ?? { updates: 0, bytes: 0 }
+          count.updates++
+          count.bytes += pending.update.byteLength
+          counts.set(state, count)
         }
+        for (const state of counts.keys()) this.tables.setLastSeq(state.id, state.nextSeq - 1)
       })()
     } catch (error) {
-      for (const p of batch) p.reject(error)
+      // Nothing of the batch is stored: undo the in-memory sequence counters with it.
+      for (const [doc, { state, nextSeq, stored }] of before) {
+        if (state) state.nextSeq = nextSeq
+        else this.states.delete(doc)
+        if (!stored) this.tables.forgetDocument(doc)
+      }
+      const failure = new StoreWriteError([...new Set(batch.map((pending) => pending.doc))], error)
+      for (const pending of batch) pending.reject(failure)
+      if (this.queue.length > 0) this.scheduleCommit()
       return
     }
     this.stats.commits++
     this.stats.updatesCommitted += batch.length
-    for (const p of batch) p.resolve()
-    for (const p of batch) this.sinceSnapshot.set(p.docId, (this.sinceSnapshot.get(p.docId) ?? 0) + 1)
-    for (const [docId, count] of this.sinceSnapshot) {
-      if (count < this.snapshotEvery) continue
-      const name = [...this.docIds].find(([, id]) => id === docId)?.[0]
-      if (name !== undefined) this.writeSnapshot(name, docId)
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
+    for (const pending of batch) pending.resolve()
+    for (const [state, count] of counts) {
+      state.sinceSnapshot += count.updates
+      state.tailBytes += count.bytes
     }
-    if (this.queue.length > 0) this.scheduleFlush()
+    for (const doc of before.keys()) {
+      const state = this.states.get(doc) as DocState
+      if (!this.snapshotDue(state, 1)) continue
+      // Normally the snapshot waits for its own macrotask. A caller that keeps the loop busy with
+      // appends (every await a microtask) would starve it and let the tail grow without bound, so
+      // past twice the due point it is taken here, after this batch's appends were resolved.
+      if (this.snapshotDue(state, 2)) this.runSnapshot(doc)
+      else this.queueSnapshot(doc)
+    }
+    if (this.queue.length > 0) this.scheduleCommit()
   }
 
-  private writeSnapshot(doc: string, docId: number): SnapshotRow | undefined {
-    this.sinceSnapshot.set(docId, 0)
-    const previous = this.latestSnapshot(doc, docId)
-    const rows = this.db.prepare('SELECT seq, hlc_wall, hlc_counter, hlc_peer, wall_ms, origin, data, checksum FROM updates WHERE doc = ? AND seq > ? ORDER BY seq').all(docId, previous?.seq ?? 0) as RawUpdateRow[]
-    if (rows.length === 0) return previous
-    const parts = rows.map((row) => this.checkedUpdate(doc, row).update)
-    const state = Y.mergeUpdates(previous ? [previous.state, ...parts] : parts)
-    const seq = (rows[rows.length - 1] as RawUpdateRow).seq
-    const wallMs = this.now()
+  /** Whether a document has logged `factor` times what makes an automatic snapshot due. */
+  private snapshotDue(state: DocState, factor: number): boolean {
+    const { snapshotEvery, snapshotTailRatio } = this.options
+    if (snapshotEvery === 0 || state.corrupt) return false
+    return state.sinceSnapshot >= factor * snapshotEvery && state.tailBytes >= factor * snapshotTailRatio * state.snapshotBytes
+  }
+
+  private queueSnapshot(doc: string): void {
+    this.snapshotQueue.add(doc)
+    if (this.snapshotTimer !== undefined) return
+    const run = (): void => {
+      this.snapshotTimer = undefined
+      const next = this.snapshotQueue.values().next()
+      if (this.closed || next.done) return
+      this.runSnapshot(next.value)
+      if (this.snapshotQueue.size > 0) this.snapshotTimer = setImmediate(run)
+    }
+    this.snapshotTimer = setImmediate(run)
+  }
+
+  /** Takes an automatic snapshot; a failure is reported, never thrown at an unrelated caller. */
+  private runSnapshot(doc: string): void {
+    this.snapshotQueue.delete(doc)
+    try {
+      this.writeSnapshot(doc)
+    } catch (error) {
+      const state = this.states.get(doc)
+      if (state && error instanceof CorruptRowError) state.corrupt = true
+      this.stats.backgroundErrors++
+      this.options.onBackgroundError?.(error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  private writeSnapshot(doc: string): SnapshotInfo | undefined {
+    const id = this.requireDocument(doc)
+    const state = this.stateOf(doc)
+    const lastSeq = state.nextSeq - 1
+    const base = this.tables.snapshotAtOrBefore(doc, id, MAX_SEQ)
+    if (lastSeq === 0 || (base && base.seq >= lastSeq)) return base && { seq: base.seq, wallMs: base.wallMs, createdMs: base.createdMs, bytes: base.bytes }
+    const builder = new SnapshotBuilder(doc, base)
+    let lastWallMs = base?.wallMs ?? 0
+    try {
+      this.forEachUpdatePage(doc, { fromSeq: builder.nextSeq, toSeq: lastSeq }, (page) => {
+        builder.add(page)
+        lastWallMs = (page[page.length - 1] as UpdateRow).wallMs
+      })
+      if (builder.nextSeq !== lastSeq + 1) throw new CorruptRowError(doc, 'updates', builder.nextSeq, 'missing from the log')
+    } catch (error) {
+      builder.abandon()
+      throw error
+    }
+    const encoded = builder.finish()
+    const snapshot: SnapshotRow = { seq: lastSeq, wallMs: lastWallMs, createdMs: this.options.now(), bytes: encoded.byteLength, state: encoded }
     this.db.transaction(() => {
-      this.db.prepare('INSERT INTO snapshots (doc, seq, wall_ms, data, checksum) VALUES (?, ?, ?, ?, ?)').run(docId, seq, wallMs, state, rowChecksum(state))
-      if (this.retainUpdates !== 'all') {
-        this.db.prepare('DELETE FROM updates WHERE doc = ? AND seq <= ?').run(docId, seq - this.retainUpdates)
-        // Older snapshots are superseded once their updates are gone.
-        this.db.prepare('DELETE FROM snapshots WHERE doc = ? AND seq < ?').run(docId, seq)
-      }
+      this.tables.insertSnapshot(id, doc, snapshot)
+      const cut = retentionCut(this.options.retention, this.tables.snapshotInfos(id), this.options.now())
+      if (cut > 0) this.stats.updatesDropped += this.tables.dropHistoryBefore(id, cut)
     })()
+    // Snapshots run between commits, so nothing was logged after `lastSeq` meanwhile.
+    state.sinceSnapshot = 0
+    state.tailBytes = 0
+    state.snapshotBytes = snapshot.bytes
     this.stats.snapshots++
-    return { seq, wallMs, state }
-  }
-
-  private latestSnapshot(doc: string, docId: number): SnapshotRow | undefined {
-    const row = this.db.prepare('SELECT seq, wall_ms, data, checksum FROM snapshots WHERE doc = ? ORDER BY seq DESC LIMIT 1').get(docId) as RawSnapshotRow | undefined
-    return row ? this.checkedSnapshot(doc, row) : undefined
-  }
-
-  private checkedUpdate(doc: string, row: RawUpdateRow): UpdateRow {
-    const update = new Uint8Array(row.data)
-    if (rowChecksum(update) !== row.checksum) throw new CorruptRowError(doc, 'updates', row.seq, 'checksum mismatch')
-    return { seq: row.seq, hlc: { wallMs: row.hlc_wall, counter: row.hlc_counter, peer: row.hlc_peer }, wallMs: row.wall_ms, origin: row.origin, update }
-  }
-
-  private checkedSnapshot(doc: string, row: RawSnapshotRow): SnapshotRow {
-    const state = new Uint8Array(row.data)
-    if (rowChecksum(state) !== row.checksum) throw new CorruptRowError(doc, 'snapshots', row.seq, 'checksum mismatch')
-    return { seq: row.seq, wallMs: row.wall_ms, state }
-  }
-
-  private assertDecodable(doc: string, loaded: LoadedDocument, rows: RawUpdateRow[], snapshotSeq: number): void {
-    // Yjs decodes garbage leniently (lib0 reads past the end as undefined), so every row is fully
-    // decoded and sanity-checked before the peer may serve it.
-    if (loaded.snapshot) {
-      try {
-        validateUpdate(doc, loaded.snapshot)
-      } catch {
-        throw new CorruptRowError(doc, 'snapshots', snapshotSeq, 'not a decodable Yjs update')
-      }
-    }
-    loaded.updates.forEach((update, index) => {
-      try {
-        validateUpdate(doc, update)
-      } catch {
-        throw new CorruptRowError(doc, 'updates', rows[index]?.seq ?? 0, 'not a decodable Yjs update')
-      }
-    })
+    return { seq: snapshot.seq, wallMs: snapshot.wallMs, createdMs: snapshot.createdMs, bytes: snapshot.bytes }
   }
 }
 
-/** Opens (creating if needed) the store in a data directory. */
-export const openSqliteStore = (dataDir: string, options: SqliteStoreOptions = {}): SqliteDocumentStore =>
-  new SqliteDocumentStore(dataDir, options)
+/** Opens (creating it unless `create: false`) the store in a data directory. */
+export const openSqliteStore = (dataDir: string, options: SqliteStoreOptions = {}): SqliteDocumentStore => new SqliteDocumentStore(dataDir, options)

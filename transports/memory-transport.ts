@@ -24,8 +24,8 @@ export class MemoryNetwork {
     left.links.add(b)
     right.links.add(a)
     queueMicrotask(() => {
-      left.handlers?.onConnect(b)
-      right.handlers?.onConnect(a)
+      left.notify((handlers) => handlers.onConnect(b))
+      right.notify((handlers) => handlers.onConnect(a))
     })
   }
 
@@ -37,8 +37,8 @@ export class MemoryNetwork {
     left.links.delete(b)
     right.links.delete(a)
     queueMicrotask(() => {
-      left.handlers?.onDisconnect(b)
-      right.handlers?.onDisconnect(a)
+      left.notify((handlers) => handlers.onDisconnect(b))
+      right.notify((handlers) => handlers.onDisconnect(a))
     })
   }
 
@@ -56,7 +56,7 @@ export class MemoryNetwork {
     const source = this.endpoints.get(from)
     if (!target || !source || !source.links.has(to)) return false
     queueMicrotask(() => {
-      if (target.links.has(from)) target.handlers?.onFrame(from, frame)
+      if (target.links.has(from)) target.notify((handlers) => handlers.onFrame(from, frame))
     })
     return true
   }
@@ -77,6 +77,7 @@ export class MemoryTransport implements Transport {
   handlers: TransportHandlers | undefined
   /** @internal */
   closed = false
+  private thrownByHandlers = 0
 
   constructor(
     readonly id: EndpointId,
@@ -104,5 +105,23 @@ export class MemoryTransport implements Transport {
     if (this.closed) return
     this.network.remove(this.id)
     this.closed = true
+  }
+
+  /** How many times the owner's handlers threw; the transport swallowed each (see `TransportHandlers`). */
+  get handlerErrors(): number {
+    return this.thrownByHandlers
+  }
+
+  /**
+   * @internal Calls the owner's handlers. A throw must not escape: in a microtask it would be an
+   * uncaught exception, and the other endpoint's handler queued in the same task would never run.
+   */
+  notify(call: (handlers: TransportHandlers) => void): void {
+    if (!this.handlers) return
+    try {
+      call(this.handlers)
+    } catch {
+      this.thrownByHandlers++
+    }
   }
 }

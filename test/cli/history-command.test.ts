@@ -77,7 +77,7 @@ describe('realmsync history', () => {
     const withLedger = capture()
     expect(await runCli(['history', 'verify', dir], withLedger.io)).toBe(0)
     expect(withLedger.out.join('')).toMatch(/ok\s+audit ledger\s+1 records: hash chain of 2 changes intact/)
-    writeFileSync(join(dir, 'audit.heads.json'), JSON.stringify(['00']))
+    writeFileSync(join(dir, 'audit.heads.jsonl'), JSON.stringify({ records: 1, bytes: 1, heads: ['00'] }) + '\n')
     const tampered = capture()
     expect(await runCli(['history', 'verify', dir], tampered.io)).toBe(3)
     expect(tampered.out.join('')).toMatch(/FAIL\s+audit ledger/)
