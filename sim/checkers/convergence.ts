@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { canonicalJson } from '../../core/index.js'
 
 /** One replica of one document, as the checker sees it. */
 export interface Replica {
@@ -36,14 +37,6 @@ export const isOrphanedPending = (doc: Y.Doc, replicas: readonly Replica[]): boo
   }
   return true
 }
-
-/** JSON with object keys sorted, so equal content compares equal whatever the insertion order. */
-export const canonicalJson = (value: unknown): string =>
-  JSON.stringify(value, (_key, inner: unknown) =>
-    inner !== null && typeof inner === 'object' && !Array.isArray(inner) && !(inner instanceof Uint8Array)
-      ? Object.fromEntries(Object.entries(inner as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-      : inner,
-  )
 
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((byte, i) => byte === b[i])
 

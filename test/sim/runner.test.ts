@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as Y from 'yjs'
+import { canonicalJson } from '../../core/index.js'
 import {
   BUILTIN_SCENARIOS,
-  canonicalJson,
   checkConvergence,
   checkInvariants,
   isOrphanedPending,

@@ -1,0 +1,6 @@
+// resolvers/: applying intents (validation, handlers, exactly-once answers), replay, and later
+// authority, conflict resolution and anti-cheat.
+export * from './action-handler.js'
+export * from './intent-engine.js'
+export * from './world-state-hash.js'
+export * from './session-replay.js'
