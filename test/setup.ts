@@ -1,3 +1,3 @@
-// Shared test setup. libp2p 3 calls Promise.withResolvers, which Node 20 lacks; the polyfill lives
-// in transports/ and is installed here too once the libp2p transport exists.
-export {}
+// Shared test setup. libp2p 3 calls Promise.withResolvers, which Node 20 lacks: install the polyfill
+// before any test module loads libp2p.
+import '../transports/promise-with-resolvers.js'

@@ -1,3 +1,13 @@
 // transports/: moving frames between endpoints.
 export * from './transport.js'
 export * from './memory-transport.js'
+export * from './errors.js'
+export * from './transport-stats.js'
+export * from './redial-backoff.js'
+export * from './length-prefixed-frames.js'
+export * from './peer-identity.js'
+export * from './cluster-admission.js'
+export * from './peer-link.js'
+export * from './link-table.js'
+export * from './bootstrap-dialer.js'
+export * from './libp2p-transport.js'

@@ -1,0 +1,288 @@
+// The polyfill must be installed before libp2p runs (Node 20 lacks Promise.withResolvers).
+import './promise-with-resolvers.js'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import pino, { type Logger } from 'pino'
+import { BootstrapDialer, type DialOutcome } from './bootstrap-dialer.js'
+import { AdmissionHandshake, resolveAdmissionPolicy, type AdmissionPolicy } from './cluster-admission.js'
+import { MalformedLengthPrefixError, TransportConfigError } from './errors.js'
+import { encodeLengthPrefixed, LengthPrefixedDecoder } from './length-prefixed-frames.js'
+import { LinkTable } from './link-table.js'
+import { ephemeralIdentity, loadOrCreateIdentity, type PeerIdentity } from './peer-identity.js'
+import { DEFAULT_LINK_LIMITS, PeerLink, type LinkLimits, type LinkWire } from './peer-link.js'
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './redial-backoff.js'
+import type { EndpointId, Transport, TransportHandlers } from './transport.js'
+import { createTransportStats, type TransportStats } from './transport-stats.js'
+
+/** The protocol of the one long-lived frames stream per peer (it opens with the admission handshake). */
+export const FRAMES_PROTOCOL = '/realmsync/frames/1.0.0'
+
+/** How long a connection whose last link closed stays up so the remote can read the last bytes. */
+const CONNECTION_CLOSE_GRACE_MS = 500
+
+/** Settings of a libp2p transport. */
+export interface Libp2pTransportOptions {
+  /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`. Default: loopback, a free port. */
+  readonly listen?: readonly string[]
+  /** Multiaddrs of peers to keep connected (with or without `/p2p/<id>`); this peer's own is skipped. */
+  readonly bootstrap?: readonly string[]
+  /** The peer key lives in `<dataDir>/peer-key` (created on first start). */
+  readonly dataDir?: string
+  /** An identity held elsewhere; wins over `dataDir`. Without either, a fresh one per start. */
+  readonly identity?: PeerIdentity
+  /** Who may join; required (a secret, an allow-list, or explicitly open). */
+  readonly admission: AdmissionPolicy
+  /** Frame size, queue and handshake limits. */
+  readonly limits?: Partial<LinkLimits>
+  /** Redial backoff for bootstrap addresses. */
+  readonly backoff?: Partial<BackoffPolicy>
+  /** Structured logger; default silent. */
+  readonly logger?: Logger
+}
+
+/** A `Transport` over libp2p (TCP, noise, yamux), created by `createLibp2pTransport`. */
+export class Libp2pTransport implements Transport {
+  /** This peer's libp2p peer id, also its endpoint id. */
+  readonly id: EndpointId
+  /** Counters. */
+  readonly stats: TransportStats = createTransportStats()
+  private readonly table: LinkTable
+  private readonly dialer: BootstrapDialer
+  private readonly linksByConnection = new Map<string, Set<PeerLink>>()
+  private readonly limits: LinkLimits
+  private closing: Promise<void> | undefined
+
+  /** @internal Use `createLibp2pTransport`. */
+  constructor(
+    /** The libp2p node, for callers that need more of it (addresses, metrics). */
+    readonly node: Libp2p,
+    readonly identity: PeerIdentity,
+    private readonly admission: AdmissionPolicy,
+    options: Libp2pTransportOptions,
+    private readonly logger: Logger,
+  ) {
+    this.id = identity.id
+    this.limits = { ...DEFAULT_LINK_LIMITS, ...options.limits }
+    this.table = new LinkTable(this.id, logger, this.stats, (peer) => this.dialer.peerDown(peer), (link) => this.forgetLink(link))
+    this.dialer = new BootstrapDialer(
+      options.bootstrap ?? [],
+      (address) => this.dialBootstrap(address),
+      (peer) => this.table.isConnected(peer),
+      logger,
+      { ...DEFAULT_BACKOFF, ...options.backoff },
+    )
+  }
+
+  /** @internal Registers the protocol and starts dialing bootstrap peers. */
+  async start(): Promise<void> {
+    await this.node.handle(FRAMES_PROTOCOL, (stream, connection) => void this.attach(stream, connection, false), {
+      maxInboundStreams: 4,
+      maxOutboundStreams: 4,
+    })
+    this.node.addEventListener('connection:open', (event) => this.watchAdmission(event.detail))
+    this.dialer.start()
+  }
+
+  /** Addresses this peer listens on, with its `/p2p/<id>` suffix. */
+  multiaddrs(): string[] {
+    return this.node.getMultiaddrs().map((address) => address.toString())
+  }
+
+  /** Round-trip time libp2p's connection monitor last measured to `peer`, in ms. */
+  rttMs(peer: EndpointId): number | undefined {
+    const connection = this.connectionOf(peer)
+    return connection?.rtt
+  }
+
+  /** Bootstrap addresses and the peer each leads to. */
+  bootstrapStatus(): Array<{ address: string; peer: string | undefined; failures: number }> {
+    return this.dialer.status()
+  }
+
+  listen(handlers: TransportHandlers): void {
+    this.table.handlers = handlers
+  }
+
+  send(to: EndpointId, frame: Uint8Array): boolean {
+    if (this.closing) {
+      this.stats.sendsNotConnected++
+      return false
+    }
+    return this.table.send(to, frame)
+  }
+
+  connectedPeers(): readonly EndpointId[] {
+    return this.table.connectedPeers()
+  }
+
+  disconnect(peer: EndpointId): void {
+    this.table.disconnect(peer, 'disconnected by the owner')
+  }
+
+  /** Stops dialing, closes every link and stops libp2p. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.dialer.stop()
+      this.table.closeAll('transport closing')
+      await this.node.stop()
+    })()
+    return this.closing
+  }
+
+  private connectionOf(peer: EndpointId): Connection | undefined {
+    const link = this.table.linkTo(peer)
+    if (!link) return undefined
+    for (const [connectionId, links] of this.linksByConnection) {
+      if (links.has(link)) return this.node.getConnections().find((connection) => connection.id === connectionId)
+    }
+    return undefined
+  }
+
+  private async dialBootstrap(address: string): Promise<DialOutcome> {
+    let connection: Connection
+    try {
+      connection = await this.node.dial(multiaddr(address))
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      if (error instanceof Error && error.name === 'InvalidPeerIdError' && /dial self/i.test(message)) return { kind: 'self' }
+      this.stats.dialFailures++
+      return { kind: 'failed', reason: message }
+    }
+    const peer = connection.remotePeer.toString()
+    if (this.table.isConnected(peer)) return { kind: 'admitted', peer }
+    const pending = [...(this.linksByConnection.get(connection.id) ?? [])].find((link) => !link.isClosed)
+    if (pending) return this.table.outcomeOf(pending)
+    let stream: Stream
+    try {
+      stream = await connection.newStream(FRAMES_PROTOCOL)
+    } catch (error) {
+      this.stats.dialFailures++
+      return { kind: 'failed', reason: `frames stream not opened: ${error instanceof Error ? error.message : String(error)}` }
+    }
+    const link = this.attach(stream, connection, true)
+    return this.table.outcomeOf(link)
+  }
+
+  /** Closes a connection that carries no admitted link once the handshake time is up. */
+  private watchAdmission(connection: Connection): void {
+    const timer = setTimeout(() => {
+      const links = this.linksByConnection.get(connection.id)
+      if ([...(links ?? [])].some((link) => link.state === 'open') || connection.status !== 'open') return
+      this.stats.linksRefused++
+      this.logger.warn({ peer: connection.remotePeer.toString() }, 'peer refused: no admission handshake on its connection')
+      void connection.close({ signal: AbortSignal.timeout(CONNECTION_CLOSE_GRACE_MS) }).catch(() => connection.abort(new Error('no admission handshake')))
+    }, this.limits.handshakeTimeoutMs * 2)
+    timer.unref?.()
+  }
+
+  private attach(stream: Stream, connection: Connection, outbound: boolean): PeerLink {
+    const remote = connection.remotePeer.toString()
+    const handshake = new AdmissionHandshake(this.identity, this.admission, remote)
+    let link: PeerLink | undefined
+    const wire: LinkWire = {
+      write: (message) => {
+        if (stream.writeStatus !== 'writable') return true
+        try {
+          return stream.send(encodeLengthPrefixed(message))
+        } catch {
+          return true // the stream is closing; its close event ends the link
+        }
+      },
+      drained: () => stream.onDrain(),
+      close: (reason) => {
+        void stream.close().catch(() => stream.abort(new Error(reason)))
+        this.closeConnectionIfUnused(connection, link)
+      },
+    }
+    link = new PeerLink(wire, handshake, outbound, this.table, this.limits, this.stats)
+    const current = link
+    current.remoteId = remote
+    const decoder = new LengthPrefixedDecoder(
+      { frame: (bytes) => current.receive(bytes), oversized: (size) => current.oversized(size) },
+      () => current.maxIncomingBytes,
+      remote,
+    )
+    stream.addEventListener('message', (event) => {
+      try {
+        const data = event.data
+        if (data instanceof Uint8Array) decoder.push(data)
+        else for (const chunk of data) decoder.push(chunk)
+      } catch (error) {
+        if (!(error instanceof MalformedLengthPrefixError)) throw error
+        this.stats.malformedLinks++
+        this.logger.warn({ peer: remote, err: error.message }, 'dropping link: malformed byte stream')
+        current.close(error.message)
+        stream.abort(error)
+      }
+    })
+    stream.addEventListener('remoteCloseWrite', () => current.remoteEnded())
+    stream.addEventListener('close', () => current.channelClosed())
+    this.table.add(current)
+    let links = this.linksByConnection.get(connection.id)
+    if (!links) {
+      links = new Set()
+      this.linksByConnection.set(connection.id, links)
+      // A connection going away takes its links with it, even if a stream close event is missed.
+      const onClose = (event: CustomEvent<Connection>): void => {
+        if (event.detail.id !== connection.id) return
+        this.node.removeEventListener('connection:close', onClose)
+        for (const each of [...(this.linksByConnection.get(connection.id) ?? [])]) each.channelClosed()
+        this.linksByConnection.delete(connection.id)
+      }
+      this.node.addEventListener('connection:close', onClose)
+    }
+    links.add(current)
+    current.start()
+    return current
+  }
+
+  private forgetLink(link: PeerLink): void {
+    for (const [connectionId, links] of this.linksByConnection) {
+      if (links.delete(link) && links.size === 0) this.linksByConnection.delete(connectionId)
+    }
+  }
+
+  /**
+   * Closes a connection once no live link uses it. Not at once: the remote should first read what
+   * was flushed (a refusal verdict, the last frames of a duplicate link) and close its side itself.
+   */
+  private closeConnectionIfUnused(connection: Connection, closing: PeerLink | undefined): void {
+    const timer = setTimeout(() => {
+      const others = [...(this.linksByConnection.get(connection.id) ?? [])].filter((link) => link !== closing && !link.isClosed)
+      if (others.length > 0 || connection.status !== 'open') return
+      // A graceful close waits for the remote to close its streams; a hostile one never will.
+      void connection.close({ signal: AbortSignal.timeout(CONNECTION_CLOSE_GRACE_MS) }).catch(() => connection.abort(new Error('link closed')))
+    }, this.closing ? 0 : CONNECTION_CLOSE_GRACE_MS)
+    timer.unref?.()
+  }
+}
+
+/** Starts a libp2p node (TCP, noise, yamux) and returns it as a realmsync `Transport`. */
+export const createLibp2pTransport = async (options: Libp2pTransportOptions): Promise<Libp2pTransport> => {
+  resolveAdmissionPolicy(options.admission)
+  const logger = (options.logger ?? pino({ level: 'silent' })).child({ transport: 'libp2p' })
+  const identity = options.identity ?? (options.dataDir ? await loadOrCreateIdentity(options.dataDir) : await ephemeralIdentity())
+  if (identity.looseFileMode) logger.warn({ path: identity.keyPath }, 'peer key file is readable by others; it should be mode 0600')
+  let listen: string[]
+  try {
+    listen = (options.listen ?? ['/ip4/127.0.0.1/tcp/0']).map((address) => multiaddr(address).toString())
+    for (const address of options.bootstrap ?? []) multiaddr(address)
+  } catch (error) {
+    throw new TransportConfigError(`bad multiaddr: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  const node = await createLibp2p({
+    privateKey: identity.privateKey,
+    addresses: { listen },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+  })
+  const transport = new Libp2pTransport(node, identity, options.admission, options, logger)
+  await transport.start()
+  logger.info({ id: identity.id, addresses: transport.multiaddrs(), createdKey: identity.created }, 'libp2p transport listening')
+  return transport
+}
