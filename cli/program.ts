@@ -3,6 +3,7 @@ import { RealmsyncError } from '../core/index.js'
 import type { CliIo } from './io.js'
 import { registerHistoryCommands } from './history-command.js'
 import { registerSimCommand } from './sim-command.js'
+import { registerServeCommand } from './serve-command.js'
 
 /** Builds the `realmsync` command with every subcommand registered. */
 export const buildProgram = (io: CliIo): Command => {
@@ -13,6 +14,7 @@ export const buildProgram = (io: CliIo): Command => {
     .configureOutput({ writeOut: io.out, writeErr: io.err })
   registerSimCommand(program, io)
   registerHistoryCommands(program, io)
+  registerServeCommand(program, io)
   // Further command groups (serve, token) register here.
   return program
 }

@@ -1,0 +1,109 @@
+import { InvalidArgumentError, Option, type Command } from 'commander'
+import type { Level } from 'pino'
+import { processIo, type CliIo } from './io.js'
+import { startServer, type ServerHandle, type ServerOptions, type ServerTransportKind } from './server.js'
+
+/** The environment variable `serve` reads the cluster secret from (keeps it out of `ps`). */
+export const CLUSTER_SECRET_ENV = 'REALMSYNC_CLUSTER_SECRET'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** The flags of `realmsync serve`, as commander hands them over. */
+export interface ServeFlags {
+  readonly listen: string
+  readonly bootstrap?: string
+  readonly data: string
+  readonly region?: string
+  readonly clusterSecret?: string
+  readonly allow?: string
+  readonly accept?: string
+  readonly metricsPort?: number
+  readonly metricsHost?: string
+  readonly logLevel: (typeof LOG_LEVELS)[number]
+  readonly transport: ServerTransportKind
+}
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)
+
+const port = (value: string): number => {
+  const parsed = Number(value)
+  if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535) throw new InvalidArgumentError('must be a port number from 0 to 65535')
+  return parsed
+}
+
+/** Turns parsed flags (and the environment) into server options; throws on unusable combinations. */
+export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServerOptions => {
+  const secret = flags.clusterSecret ?? env[CLUSTER_SECRET_ENV]
+  const allowList = list(flags.allow)
+  if (!secret && allowList.length === 0) {
+    throw new InvalidArgumentError(`serve needs cluster admission: --cluster-secret, ${CLUSTER_SECRET_ENV}, or --allow <peer-id,...>`)
+  }
+  let acceptDocuments: RegExp | undefined
+  if (flags.accept !== undefined) {
+    try {
+      acceptDocuments = new RegExp(flags.accept, 'u')
+    } catch (error) {
+      throw new InvalidArgumentError(`--accept is not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`)
+    }
+  }
+  return {
+    listen: list(flags.listen),
+    bootstrap: list(flags.bootstrap),
+    dataDir: flags.data,
+    admission: { ...(secret ? { clusterSecret: secret } : {}), ...(allowList.length > 0 ? { allowList } : {}) },
+    transport: flags.transport,
+    logLevel: flags.logLevel as Level | 'silent',
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(acceptDocuments ? { acceptDocuments } : {}),
+    ...(flags.metricsPort !== undefined ? { metricsPort: flags.metricsPort } : {}),
+    ...(flags.metricsHost ? { metricsHost: flags.metricsHost } : {}),
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+const untilSignalled = (): Promise<NodeJS.Signals> =>
+  new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(signal)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+
+/**
+ * Adds `serve` to a commander program: runs a game-server peer until SIGINT or SIGTERM, then
+ * shuts it down cleanly (pending writes flushed). `started` sees the running server (tests).
+ */
+export const registerServeCommand = (
+  program: Command,
+  io: CliIo = processIo,
+  started: (server: ServerHandle) => void = () => {},
+  stopSignal: () => Promise<unknown> = untilSignalled,
+): Command =>
+  program
+    .command('serve')
+    .description('run a game-server peer: replicate documents with the cluster, store them, expose metrics')
+    .requiredOption('--listen <multiaddr,...>', 'addresses to listen on, e.g. /ip4/0.0.0.0/tcp/4001')
+    .option('--bootstrap <multiaddr,...>', 'peers to keep connected (this peer own address is skipped)')
+    .requiredOption('--data <dir>', 'data directory: peer key and document store (created if absent)')
+    .option('--region <label>', 'region label for logs and metrics')
+    .option('--cluster-secret <secret>', `cluster admission secret, at least 16 bytes (or env ${CLUSTER_SECRET_ENV})`)
+    .option('--allow <peer-id,...>', 'peer ids admitted without the secret')
+    .option('--accept <regex>', 'accept documents from peers only if their name matches (default: every valid name)')
+    .option('--metrics-port <n>', 'serve Prometheus metrics on http://<metrics-host>:<n>/metrics', port)
+    .option('--metrics-host <host>', 'host the metrics endpoint binds', '127.0.0.1')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .addOption(new Option('--transport <kind>', 'network transport between peers').choices(['libp2p', 'ws']).default('libp2p'))
+    .action(async (flags: ServeFlags) => {
+      const server = await startServer(serveOptionsFrom(flags))
+      io.err(`realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`)
+      started(server)
+      await stopSignal()
+      await server.close()
+    })
