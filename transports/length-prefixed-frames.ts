@@ -4,6 +4,13 @@ import { MalformedLengthPrefixError } from './errors.js'
 // A safe integer needs at most 8 groups of 7 bits (lib0 varuint); a longer prefix is garbage.
 const MAX_PREFIX_BYTES = 8
 
+/** The lib0 varuint length prefix of a frame of `length` bytes. */
+export const encodeLengthPrefix = (length: number): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, length)
+  return encoding.toUint8Array(encoder)
+}
+
 /** Prepends a lib0 varuint length to a frame, as one buffer (one write on the stream). */
 export const encodeLengthPrefixed = (frame: Uint8Array): Uint8Array => {
   const encoder = encoding.createEncoder()

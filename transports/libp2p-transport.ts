@@ -10,7 +10,8 @@ import pino, { type Logger } from 'pino'
 import { BootstrapDialer, type DialOutcome } from './bootstrap-dialer.js'
 import { AdmissionHandshake, resolveAdmissionPolicy, type AdmissionPolicy } from './cluster-admission.js'
 import { MalformedLengthPrefixError, TransportConfigError } from './errors.js'
-import { encodeLengthPrefixed, LengthPrefixedDecoder } from './length-prefixed-frames.js'
+import { CoalescingWriter } from './coalescing-writer.js'
+import { LengthPrefixedDecoder } from './length-prefixed-frames.js'
 import { LinkTable } from './link-table.js'
 import { ephemeralIdentity, loadOrCreateIdentity, type PeerIdentity } from './peer-identity.js'
 import { DEFAULT_LINK_LIMITS, PeerLink, type LinkLimits, type LinkWire } from './peer-link.js'
@@ -183,17 +184,12 @@ export class Libp2pTransport implements Transport {
     const remote = connection.remotePeer.toString()
     const handshake = new AdmissionHandshake(this.identity, this.admission, remote)
     let link: PeerLink | undefined
+    const writer = new CoalescingWriter(stream)
     const wire: LinkWire = {
-      write: (message) => {
-        if (stream.writeStatus !== 'writable') return true
-        try {
-          return stream.send(encodeLengthPrefixed(message))
-        } catch {
-          return true // the stream is closing; its close event ends the link
-        }
-      },
-      drained: () => stream.onDrain(),
+      write: (message) => writer.write(message),
+      drained: () => writer.drained(),
       close: (reason) => {
+        writer.flush()
         void stream.close().catch(() => stream.abort(new Error(reason)))
         this.closeConnectionIfUnused(connection, link)
       },
