@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
-import { BUILTIN_SCENARIOS, parseScenario, runScenario, type RouterKind, type Scenario, type SimReport } from '../sim/index.js'
+import { ROUTER_KINDS as ROUTERS, type RouterKind } from '../replication/index.js'
+import { BUILTIN_SCENARIOS, parseScenario, runScenario, type Scenario, type SimReport } from '../sim/index.js'
 import type { CliIo } from './io.js'
-
-const ROUTERS: readonly RouterKind[] = ['flood', 'random', 'latency']
 
 const parseInteger =
   (name: string, min: number, max: number) =>
@@ -49,8 +48,9 @@ export const formatReport = (report: SimReport): string => {
     ['invariants', report.invariantViolations.length === 0 ? 'hold' : `${report.invariantViolations.length} violations`],
     ['propagation ms p50/p95/p99/max', [report.propagationMs.p50, report.propagationMs.p95, report.propagationMs.p99, report.propagationMs.max].map(fmt).join(' / ')],
     ['stretch p50/p95/p99/max', [report.stretch.p50, report.stretch.p95, report.stretch.p99, report.stretch.max].map(fmt).join(' / ')],
-    ['messages per update per peer', fmt(report.messagesPerUpdatePerPeer)],
-    ['bytes per update', fmt(report.bytesPerUpdate)],
+    ['update messages per update per peer', fmt(report.messagesPerUpdatePerPeer)],
+    ['digests per update per peer', fmt(report.digestsPerUpdatePerPeer)],
+    ['bytes per update (updates / digests)', `${fmt(report.bytesPerUpdate)} / ${fmt(report.digestBytesPerUpdate)}`],
     ['converged after heal (ms)', fmt(report.convergeAfterHealMs)],
     ['undelivered writes', String(report.undeliveredWrites)],
     ['frames sent / lost', `${report.framesSent} / ${report.framesLost}`],
@@ -69,7 +69,7 @@ export const registerSimCommand = (program: Command, io: CliIo): void => {
     .argument('<scenario>', `built-in scenario (${Object.keys(BUILTIN_SCENARIOS).join(', ')}) or a .json file`)
     .option('--seed <n>', 'random seed; the same seed reproduces the run exactly', parseInteger('--seed', 0, 2 ** 32 - 1), 1)
     .option('--peers <n>', 'number of peers (overrides the scenario)', parseInteger('--peers', 2, 500))
-    .option('--router <kind>', `update routing: ${ROUTERS.join(' | ')}`, 'flood')
+    .option('--router <kind>', `update routing: ${ROUTERS.join(' | ')}`, 'latency')
     .option('--json', 'print the report as JSON')
     .action((name: string, opts: { seed: number; peers?: number; router: string; json?: boolean }) => {
       if (!ROUTERS.includes(opts.router as RouterKind)) throw new Error(`--router must be one of ${ROUTERS.join(', ')}`)

@@ -8,9 +8,11 @@ import {
   expectEnd,
   readStrictAny,
   readStrictBytes,
+  readStrictFloat64,
   readStrictString,
   readStrictUint,
 } from './strict-decoding.js'
+import type { LinkReport, NetworkCoordinate } from './wire-messages.js'
 
 /** The wire-format version this build writes and accepts. */
 export const WIRE_VERSION = 1
@@ -107,11 +109,79 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
       encoding.writeVarUint(encoder, message.entries.length)
       for (const entry of message.entries) writeEntry(encoder, entry)
       break
+    case 'gossip':
+      writeName(encoder, message.doc)
+      writeName(encoder, message.origin)
+      writeCount(encoder, message.seq, 'gossip seq')
+      writeCount(encoder, message.tree, 'gossip tree')
+      encoding.writeVarUint8Array(encoder, message.update)
+      break
+    case 'digest':
+      writeName(encoder, message.doc)
+      encoding.writeVarUint8Array(encoder, message.stateVector)
+      break
+    case 'ping':
+      writeCount(encoder, message.nonce, 'ping nonce')
+      writeCoordinate(encoder, message.coordinate)
+      encoding.writeVarUint(encoder, message.links.length)
+      for (const link of message.links) {
+        writeName(encoder, link.peer)
+        // Latency in tenths of a millisecond; 0 means down (a real link is never 0 after rounding up).
+        encoding.writeVarUint(encoder, link.oneWayMs === null ? 0 : Math.max(1, Math.min(MAX_LINK_TENTHS, Math.ceil(link.oneWayMs * 10))))
+      }
+      break
+    case 'pong':
+      writeCount(encoder, message.nonce, 'pong nonce')
+      writeCoordinate(encoder, message.coordinate)
+      break
   }
   const frame = encoding.toUint8Array(encoder)
   const limit = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   if (frame.length > limit) throw new FrameTooLargeError(frame.length, limit)
   return frame
+}
+
+// Link latencies above 10 minutes are nonsense from a peer and are clamped.
+const MAX_LINK_TENTHS = 6_000_000
+
+const writeName = (encoder: encoding.Encoder, name: string): void => {
+  if (!isWireName(name)) throw new MalformedFrameError(`names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
+  encoding.writeVarString(encoder, name)
+}
+
+const writeCount = (encoder: encoding.Encoder, value: number, what: string): void => {
+  if (!Number.isSafeInteger(value) || value < 0) throw new MalformedFrameError(`${what} must be a non-negative integer`)
+  encoding.writeVarUint(encoder, value)
+}
+
+const writeCoordinate = (encoder: encoding.Encoder, coordinate: NetworkCoordinate): void => {
+  for (const value of [coordinate.x, coordinate.y, coordinate.height, coordinate.error]) {
+    if (!Number.isFinite(value)) throw new MalformedFrameError('coordinates must be finite numbers')
+    encoding.writeFloat64(encoder, value)
+  }
+}
+
+const readCoordinate = (decoder: decoding.Decoder): NetworkCoordinate => {
+  const x = readStrictFloat64(decoder, 'coordinate x')
+  const y = readStrictFloat64(decoder, 'coordinate y')
+  const height = readStrictFloat64(decoder, 'coordinate height')
+  const error = readStrictFloat64(decoder, 'coordinate error')
+  if (![x, y, height, error].every(Number.isFinite) || height < 0 || error < 0) throw new MalformedFrameError('coordinate out of range')
+  return { x, y, height, error }
+}
+
+const readLinks = (decoder: decoding.Decoder, frameLength: number): LinkReport[] => {
+  const count = readStrictUint(decoder, 'link count')
+  // Each link takes at least 2 bytes: refuse counts the frame cannot hold before allocating.
+  if (count * 2 > frameLength) throw new MalformedFrameError(`link count ${count} exceeds frame size`)
+  const links: LinkReport[] = []
+  for (let i = 0; i < count; i++) {
+    const peer = readStrictString(decoder, 'link peer', MAX_NAME_BYTES)
+    const tenths = readStrictUint(decoder, 'link latency')
+    if (tenths > MAX_LINK_TENTHS) throw new MalformedFrameError('link latency out of range')
+    links.push({ peer, oneWayMs: tenths === 0 ? null : tenths / 10 })
+  }
+  return links
 }
 
 const readEntry = (decoder: decoding.Decoder, maxBytes: number): EphemeralEntry => {
@@ -150,6 +220,32 @@ export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): Wire
       const entries: EphemeralEntry[] = []
       for (let i = 0; i < count; i++) entries.push(readEntry(decoder, limit))
       message = { type: 'ephemeral', entries }
+      break
+    }
+    case MESSAGE_TAGS.gossip: {
+      const doc = readStrictString(decoder, 'document name', MAX_NAME_BYTES)
+      const origin = readStrictString(decoder, 'gossip origin', MAX_NAME_BYTES)
+      const seq = readStrictUint(decoder, 'gossip seq')
+      const tree = readStrictUint(decoder, 'gossip tree')
+      const update = readStrictBytes(decoder, 'gossip update', limit)
+      message = { type: 'gossip', doc, origin, seq, tree, update }
+      break
+    }
+    case MESSAGE_TAGS.digest: {
+      const doc = readStrictString(decoder, 'document name', MAX_NAME_BYTES)
+      const stateVector = readStrictBytes(decoder, 'digest state vector', limit)
+      message = { type: 'digest', doc, stateVector }
+      break
+    }
+    case MESSAGE_TAGS.ping: {
+      const nonce = readStrictUint(decoder, 'ping nonce')
+      const coordinate = readCoordinate(decoder)
+      message = { type: 'ping', nonce, coordinate, links: readLinks(decoder, frame.length) }
+      break
+    }
+    case MESSAGE_TAGS.pong: {
+      const nonce = readStrictUint(decoder, 'pong nonce')
+      message = { type: 'pong', nonce, coordinate: readCoordinate(decoder) }
       break
     }
     default:

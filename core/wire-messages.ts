@@ -15,11 +15,70 @@ export interface EphemeralFrame {
   readonly entries: readonly EphemeralEntry[]
 }
 
+/**
+ * A document update pushed along a dissemination tree (or mesh): the Yjs update as its origin made
+ * it, with what a relay needs to pass it on exactly once per tree.
+ */
+export interface GossipFrame {
+  readonly type: 'gossip'
+  readonly doc: string
+  /** The peer that made the update: the root of the tree it travels. */
+  readonly origin: string
+  /** The origin's own counter of the updates it sent; with `origin` it names the message. */
+  readonly seq: number
+  /** Which of the origin's redundant trees this copy travels (0 normally; more under loss). */
+  readonly tree: number
+  /** The Yjs update (not wrapped in a y-protocols message). */
+  readonly update: Uint8Array
+}
+
+/** A lazy digest: the sender's state vector of a document, so the receiver can pull what it misses. */
+export interface DigestFrame {
+  readonly type: 'digest'
+  readonly doc: string
+  /** `Y.encodeStateVector` of the sender's replica. */
+  readonly stateVector: Uint8Array
+}
+
+/** A peer's network coordinate (Vivaldi: a 2-D position plus a height for the access link), in ms. */
+export interface NetworkCoordinate {
+  readonly x: number
+  readonly y: number
+  readonly height: number
+  /** The owner's confidence: relative error estimate, 0 (sure) to 1 and more. */
+  readonly error: number
+}
+
+/** What a peer measured to another: one-way latency estimate in ms, or `null` if the link is down. */
+export interface LinkReport {
+  readonly peer: string
+  readonly oneWayMs: number | null
+}
+
+/** A round-trip probe; it carries the sender's coordinate and its measured links, so all peers share one latency map. */
+export interface PingFrame {
+  readonly type: 'ping'
+  readonly nonce: number
+  readonly coordinate: NetworkCoordinate
+  readonly links: readonly LinkReport[]
+}
+
+/** The answer to a ping, with the answerer's coordinate. */
+export interface PongFrame {
+  readonly type: 'pong'
+  readonly nonce: number
+  readonly coordinate: NetworkCoordinate
+}
+
 /** Every message realmsync peers exchange. */
-export type WireMessage = SyncFrame | EphemeralFrame
+export type WireMessage = SyncFrame | EphemeralFrame | GossipFrame | DigestFrame | PingFrame | PongFrame
 
 /** The numeric tag of each message type on the wire. Never reuse a retired number. */
 export const MESSAGE_TAGS = {
   sync: 0,
   ephemeral: 1,
+  gossip: 2,
+  digest: 3,
+  ping: 4,
+  pong: 5,
 } as const satisfies Record<WireMessage['type'], number>

@@ -20,6 +20,8 @@ import {
 import type { EndpointId, Transport } from '../transports/index.js'
 import { InvalidDocumentNameError } from './errors.js'
 import { RemoteOrigin, SyncCore, type SyncCommand, type SyncStats } from './sync-core.js'
+import type { GossipRouter, RouterStats } from './gossip-router.js'
+import { resolveRouterSettings, type RouterOptions } from './router-settings.js'
 
 /** Settings of a peer. Only `id`, `transport`, `clock` and `random` are required. */
 export interface PeerOptions {
@@ -49,6 +51,8 @@ export interface PeerOptions {
   readonly logger?: Logger
   /** Durable storage for documents (storage/ provides one). Without it, documents live in memory only. */
   readonly store?: DocumentStore
+  /** How new updates spread: `flood` (default), `random` or `latency`, with router settings. */
+  readonly router?: RouterOptions
 }
 
 /** Counters of one peer: frames, bytes, rejections and the sync core's counters. */
@@ -136,7 +140,18 @@ export class Peer {
       maxUpdateBytes: this.maxFrameBytes,
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
       ...(accept ? { acceptDocument: (doc: string, from: string) => Buffer.byteLength(doc) <= MAX_NAME_BYTES && accept(doc, from) } : {}),
+      ...(options.router !== undefined ? { router: resolveRouterSettings(options.router) } : {}),
     })
+  }
+
+  /** The gossip router's counters, when this peer routes by `random` or `latency`. */
+  routerStats(): RouterStats | undefined {
+    return this.core.routerStats()
+  }
+
+  /** The gossip router (for inspection: eager peers, RTTs, trees), when there is one. */
+  get router(): GossipRouter | undefined {
+    return this.core.router
   }
 
   /** Starts listening on the transport, syncs with peers already connected and starts anti-entropy. */
@@ -291,7 +306,8 @@ export class Peer {
       throw error
     }
     if (message.type === 'sync') this.dispatch({ type: 'frame', from, frame: message })
-    else this.receiveEphemeral(from, message.entries)
+    else if (message.type === 'ephemeral') this.receiveEphemeral(from, message.entries)
+    else this.dispatch({ type: 'message', from, message })
   }
 
   private receiveEphemeral(from: EndpointId, entries: readonly EphemeralEntry[]): void {

@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import type { Millis, Random, SyncFrame } from '../core/index.js'
+import type { DigestFrame, GossipFrame, Millis, PingFrame, PongFrame, Random, SyncFrame, WireMessage } from '../core/index.js'
 import { InvalidUpdateError, RealmsyncError, validateUpdate } from '../core/index.js'
 import {
   encodeSyncStep1,
@@ -8,6 +8,8 @@ import {
   parseStateVector,
   parseSyncMessage,
 } from './sync-message.js'
+import { GossipRouter, type RouterStats } from './gossip-router.js'
+import type { RouterSettings } from './router-settings.js'
 
 /** The transaction origin of an update applied from the network: which peer it came from. */
 export class RemoteOrigin {
@@ -26,7 +28,15 @@ export interface SyncCoreOptions {
   readonly maxUpdateBytes: number
   /** Decides whether a frame for a document this peer does not hold opens it. Default: never. */
   readonly acceptDocument?: (doc: string, from: string) => boolean
+  /** How new updates spread. Default: flooding to every connection (`random` and `latency` use the gossip router). */
+  readonly router?: RouterSettings
 }
+
+/** The timers the sync core asks for. */
+export type SyncTimer = 'antiEntropy' | 'ping' | 'digest'
+
+/** Router messages the sync core takes from its driver. */
+export type RouterMessage = GossipFrame | DigestFrame | PingFrame | PongFrame
 
 /** What the sync core is told. */
 export type SyncEvent =
@@ -34,12 +44,13 @@ export type SyncEvent =
   | { readonly type: 'peerUp'; readonly peer: string }
   | { readonly type: 'peerDown'; readonly peer: string }
   | { readonly type: 'frame'; readonly from: string; readonly frame: SyncFrame }
-  | { readonly type: 'timer'; readonly timer: 'antiEntropy' }
+  | { readonly type: 'message'; readonly from: string; readonly message: RouterMessage }
+  | { readonly type: 'timer'; readonly timer: SyncTimer }
 
 /** What the sync core asks its driver to do. */
 export type SyncCommand =
-  | { readonly type: 'send'; readonly to: string; readonly frame: SyncFrame }
-  | { readonly type: 'setTimer'; readonly timer: 'antiEntropy'; readonly at: Millis }
+  | { readonly type: 'send'; readonly to: string; readonly frame: WireMessage }
+  | { readonly type: 'setTimer'; readonly timer: SyncTimer; readonly at: Millis }
   | { readonly type: 'openDocument'; readonly doc: string; readonly from: string }
   | { readonly type: 'rejected'; readonly from: string; readonly error: RealmsyncError }
 
@@ -74,6 +85,8 @@ export class SyncCore {
   private outbox: SyncCommand[] = []
   private appliedInThisCall = false
   private readonly intervalMs: Millis
+  /** The gossip router, unless this core floods. */
+  readonly router: GossipRouter | undefined
   /** Counters, mutated in place. */
   readonly stats: SyncStats = {
     updatesApplied: 0,
@@ -88,6 +101,31 @@ export class SyncCore {
 
   constructor(private readonly options: SyncCoreOptions) {
     this.intervalMs = options.antiEntropyIntervalMs ?? 1000
+    const settings = options.router
+    this.router =
+      settings === undefined || settings.kind === 'flood'
+        ? undefined
+        : new GossipRouter(settings, {
+            self: options.self,
+            random: options.random,
+            send: (to, message) => this.outbox.push({ type: 'send', to, frame: message }),
+            document: (name) => this.docs.get(name)?.doc,
+            apply: (from, name, update) => {
+              const state = this.docs.get(name)
+              if (state === undefined) return false
+              this.apply(from, name, state.doc, update)
+              return state.doc.store.pendingStructs !== null
+            },
+            pull: (peer, name) => {
+              const state = this.docs.get(name)
+              if (state !== undefined) this.outbox.push(this.sync(peer, name, encodeSyncStep1(state.doc)))
+            },
+          })
+  }
+
+  /** The gossip router's counters, if this core routes by gossip. */
+  routerStats(): RouterStats | undefined {
+    return this.router?.stats
   }
 
   /** Starts replicating `doc` under `name`; connected peers get sync step 1 at once. */
@@ -134,19 +172,28 @@ export class SyncCore {
     switch (event.type) {
       case 'start':
         this.outbox.push({ type: 'setTimer', timer: 'antiEntropy', at: now + this.nextInterval() })
+        if (this.router !== undefined && this.options.router !== undefined) {
+          this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + this.options.router.pingIntervalMs })
+          this.outbox.push({ type: 'setTimer', timer: 'digest', at: now + this.options.router.digestIntervalMs })
+        }
         break
       case 'peerUp':
         this.peers.add(event.peer)
         for (const [name, state] of this.docs) this.outbox.push(this.sync(event.peer, name, encodeSyncStep1(state.doc)))
+        this.router?.peerUp(event.peer, now)
         break
       case 'peerDown':
         this.peers.delete(event.peer)
+        this.router?.peerDown(event.peer)
         break
       case 'frame':
         this.receive(event.from, event.frame)
         break
+      case 'message':
+        this.receiveRouted(event.from, event.message, now)
+        break
       case 'timer':
-        this.antiEntropyRound(now)
+        this.onTimer(event.timer, now)
         break
     }
     return this.takeCommands()
@@ -169,8 +216,54 @@ export class SyncCore {
     return this.intervalMs * (0.5 + this.options.random.next())
   }
 
+  private onTimer(timer: SyncTimer, now: Millis): void {
+    const router = this.router
+    const settings = this.options.router
+    if (timer === 'antiEntropy' || router === undefined || settings === undefined) {
+      this.antiEntropyRound(now)
+    } else if (timer === 'ping') {
+      router.pingTick(now)
+      this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + settings.pingIntervalMs * (0.9 + 0.2 * this.options.random.next()) })
+    } else {
+      router.digestTick(now)
+      this.outbox.push({ type: 'setTimer', timer: 'digest', at: now + settings.digestIntervalMs })
+    }
+  }
+
+  private receiveRouted(from: string, message: RouterMessage, now: Millis): void {
+    const router = this.router
+    if (router === undefined || !this.peers.has(from)) return
+    try {
+      switch (message.type) {
+        case 'gossip':
+          if (!this.docs.has(message.doc)) this.stats.unknownDocumentFrames++
+          else router.onGossip(from, message, now)
+          break
+        case 'digest':
+          router.onDigest(from, message, now)
+          break
+        case 'ping':
+          router.onPing(from, message)
+          break
+        case 'pong':
+          router.onPong(from, message, now)
+          break
+      }
+    } catch (error) {
+      if (!(error instanceof RealmsyncError)) throw error
+      this.stats.invalidUpdates++
+      this.outbox.push({ type: 'rejected', from, error })
+    }
+  }
+
   private forward(name: string, update: Uint8Array, origin: unknown): void {
     this.appliedInThisCall = true
+    if (this.router !== undefined) {
+      // Routed: only this peer's own updates start a dissemination; relays happen in onGossip, and
+      // what anti-entropy or a pull brought in is repaired the same way elsewhere.
+      if (!(origin instanceof RemoteOrigin)) this.router.publish(name, update)
+      return
+    }
     const from = origin instanceof RemoteOrigin ? origin.peer : undefined
     let payload: Uint8Array | undefined
     for (const peer of this.peers) {

@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
 import pino from 'pino'
 import { createRandom, type Millis, type Random } from '../core/index.js'
-import { Peer } from '../replication/index.js'
+import { Peer, resolveRouterSettings, type RouterKind } from '../replication/index.js'
+import { DIGEST_KINDS, UPDATE_CARRYING_KINDS } from './frame-kinds.js'
 import { checkConvergence, isOrphanedPending, type Divergence, type Replica } from './checkers/convergence.js'
 import { checkInvariants, type Invariant, type InvariantViolation } from './checkers/invariants.js'
 import { latencyMatrixFromRegions } from './latency.js'
@@ -9,9 +10,6 @@ import { percentiles, PropagationTracker } from './propagation.js'
 import { parseScenario, type Fault, type Scenario } from './scenario.js'
 import { SimNetwork } from './sim-network.js'
 import { SimScheduler } from './scheduler.js'
-
-/** How replicas route updates. `flood` is the foundation's; `random` and `latency` arrive with the gossip router. */
-export type RouterKind = 'flood' | 'random' | 'latency'
 
 /** Options of one simulation run. */
 export interface RunOptions {
@@ -45,8 +43,20 @@ export interface SimReport {
   readonly traceHash: string
   readonly propagationMs: Percentiles
   readonly stretch: Percentiles
+  /** Update-carrying frames (gossip, sync updates, step 2 answers) per update per peer. */
   readonly messagesPerUpdatePerPeer: number
+  /** Digest frames (lazy announcements and state-vector asks) per update per peer: counted apart, as the issue asks. */
+  readonly digestsPerUpdatePerPeer: number
+  /** Bytes of update-carrying frames per update. */
   readonly bytesPerUpdate: number
+  /** Bytes of digest frames per update. */
+  readonly digestBytesPerUpdate: number
+  /** Every frame of any kind (probes and ephemeral state included) per update per peer. */
+  readonly allFramesPerUpdatePerPeer: number
+  /** The gossip routers' counters summed over the peers alive at the end (empty for `flood`). */
+  readonly routerStats: Readonly<Record<string, number>>
+  /** Frames and bytes sent, by kind. */
+  readonly sentByKind: Readonly<Record<string, { readonly frames: number; readonly bytes: number }>>
   readonly convergeAfterHealMs: number | null
   readonly undeliveredWrites: number
   /** Replicas holding structs that can never integrate: their dependency died with a crashed peer's memory. */
@@ -58,13 +68,6 @@ export interface SimReport {
   readonly malformedFrames: number
   readonly eventsProcessed: number
   readonly virtualDurationMs: number
-}
-
-/** Thrown for a router the build does not have yet. */
-export class RouterNotAvailableError extends Error {
-  constructor(readonly router: string) {
-    super(`router '${router}' is not available yet: this build replicates by flooding (use --router flood)`)
-  }
 }
 
 interface SimPeer {
@@ -95,8 +98,8 @@ export const writerInvariant =
  * The same scenario and seed always give the same report, trace hash included.
  */
 export const runScenario = (input: Scenario, options: RunOptions): SimReport => {
-  const router = options.router ?? 'flood'
-  if (router !== 'flood') throw new RouterNotAvailableError(router)
+  const router = options.router ?? 'latency'
+  const routerSettings = resolveRouterSettings({ ...input.router, kind: router })
   const scenario = options.peers !== undefined ? parseScenario({ ...input, peers: options.peers }) : input
   const root = createRandom(options.seed)
   const scheduler = new SimScheduler()
@@ -123,6 +126,7 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
       clock: scheduler,
       random,
       antiEntropyIntervalMs: scenario.antiEntropyIntervalMs,
+      router: routerSettings,
       logger,
     })
     for (let d = 0; d < scenario.docs; d++) {
@@ -143,9 +147,13 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
   // Workload: exponential inter-arrival times (a Poisson process) at the configured rates.
   let updates = 0
   let ephemeralUpdates = 0
-  const { updatesPerSecond, durationMs, ephemeralPerSecond = 0 } = scenario.workload
+  const { updatesPerSecond, durationMs, ephemeralPerSecond = 0, startMs = 0 } = scenario.workload
   const scheduleWrites = (rate: number, act: () => void): void => {
     if (rate <= 0) return
+    if (scheduler.now() < startMs) {
+      scheduler.at(startMs, () => scheduleWrites(rate, act))
+      return
+    }
     const next = (): void => {
       const gap = (-Math.log(1 - workloadRandom.next()) * 1000) / rate
       if (scheduler.now() + gap > durationMs) return
@@ -256,8 +264,16 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
   )
   const { propagation, stretch, undelivered } = tracker.samples((from, to) => latency[from]?.[to] ?? 0)
   const malformedFrames = nodes.reduce((sum, n) => sum + n.peer.stats().malformedFrames, 0)
+  const routerTotals: Record<string, number> = {}
+  for (const node of nodes) for (const [key, value] of Object.entries(node.peer.routerStats() ?? {})) routerTotals[key] = (routerTotals[key] ?? 0) + value
   for (const node of nodes) node.peer.close()
   const round = (value: number) => Math.round(value * 1000) / 1000
+  const perUpdate = (kinds: ReadonlySet<string>, what: 'frames' | 'bytes'): number => {
+    if (updates === 0) return 0
+    let total = 0
+    for (const [kind, counted] of Object.entries(network.stats.sentByKind)) if (kinds.has(kind)) total += counted[what]
+    return total / updates
+  }
   const roundAll = (p: Percentiles): Percentiles => ({ p50: round(p.p50), p95: round(p.p95), p99: round(p.p99), max: round(p.max) })
   return {
     scenario: scenario.name,
@@ -270,8 +286,13 @@ export const runScenario = (input: Scenario, options: RunOptions): SimReport => 
     traceHash: network.traceHash(),
     propagationMs: roundAll(percentiles(propagation)),
     stretch: roundAll(percentiles(stretch)),
-    messagesPerUpdatePerPeer: updates > 0 ? round(network.stats.framesSent / (updates * scenario.peers)) : 0,
-    bytesPerUpdate: updates > 0 ? round(network.stats.bytesSent / updates) : 0,
+    messagesPerUpdatePerPeer: round(perUpdate(UPDATE_CARRYING_KINDS, 'frames') / scenario.peers),
+    digestsPerUpdatePerPeer: round(perUpdate(DIGEST_KINDS, 'frames') / scenario.peers),
+    bytesPerUpdate: round(perUpdate(UPDATE_CARRYING_KINDS, 'bytes')),
+    digestBytesPerUpdate: round(perUpdate(DIGEST_KINDS, 'bytes')),
+    allFramesPerUpdatePerPeer: updates > 0 ? round(network.stats.framesSent / (updates * scenario.peers)) : 0,
+    sentByKind: network.stats.sentByKind,
+    routerStats: routerTotals,
     convergeAfterHealMs: convergedAt === null ? null : round(convergedAt - lastHeal),
     undeliveredWrites: undelivered,
     orphanedReplicas,

@@ -1,4 +1,5 @@
 import { RealmsyncError } from '../core/index.js'
+import type { RouterSettings } from '../replication/index.js'
 import type { RegionLayout } from './latency.js'
 import type { LinkFaults } from './sim-network.js'
 
@@ -43,12 +44,20 @@ export interface Scenario {
   /** Number of replicated documents. */
   readonly docs: number
   /** Document writes per second across the cluster, and for how long. */
-  readonly workload: { readonly updatesPerSecond: number; readonly durationMs: number; readonly ephemeralPerSecond?: number }
+  readonly workload: {
+    readonly updatesPerSecond: number
+    readonly durationMs: number
+    readonly ephemeralPerSecond?: number
+    /** Writes begin this long after the start (a warm-up for latency probes). Default 0. */
+    readonly startMs?: number
+  }
   readonly faults: readonly Fault[]
   /** Longest virtual time allowed after the last fault and write for replicas to converge. */
   readonly settleMs: number
   /** Anti-entropy interval of every peer. */
   readonly antiEntropyIntervalMs: number
+  /** Router tuning of every peer (the router kind itself is a run option). */
+  readonly router?: Partial<Omit<RouterSettings, 'kind'>>
 }
 
 /** A scenario file or object that does not describe a valid scenario. */
@@ -90,6 +99,37 @@ export const BUILTIN_SCENARIOS: Readonly<Record<string, Scenario>> = {
     faults: [
       { type: 'crash', at: 700, peer: 1, downMs: 800, keepState: false },
       { type: 'crash', at: 1200, peer: 2, downMs: 600, keepState: true },
+    ],
+  },
+  regions: {
+    ...base,
+    name: 'regions',
+    description: '50 peers in 5 regions (1-10 ms within, 20-150 ms between), steady writes after a 2 s warm-up; the router comparison.',
+    peers: 50,
+    regions: { regions: 5, intraMs: [1, 10], interMs: [20, 150] },
+    link: { jitterMs: 0.5, loss: 0, duplicate: 0, reorder: false },
+    docs: 1,
+    workload: { updatesPerSecond: 200, durationMs: 5000, ephemeralPerSecond: 0, startMs: 2000 },
+    settleMs: 10_000,
+    antiEntropyIntervalMs: 1000,
+    router: { pingIntervalMs: 500 },
+    faults: [],
+  },
+  'regions-lossy': {
+    ...base,
+    name: 'regions-lossy',
+    description: 'The regions layout with 20% of frames lost and latency spikes on two links.',
+    peers: 50,
+    regions: { regions: 5, intraMs: [1, 10], interMs: [20, 150] },
+    link: { jitterMs: 0.5, loss: 0.2, duplicate: 0, reorder: false },
+    docs: 1,
+    workload: { updatesPerSecond: 200, durationMs: 5000, ephemeralPerSecond: 0, startMs: 2000 },
+    settleMs: 10_000,
+    antiEntropyIntervalMs: 1000,
+    router: { pingIntervalMs: 500 },
+    faults: [
+      { type: 'spike', at: 3000, durationMs: 3000, extraMs: 200, peer: 0, otherPeer: 1 },
+      { type: 'spike', at: 3000, durationMs: 3000, extraMs: 200, peer: 2, otherPeer: 7 },
     ],
   },
   'latency-spike': {
@@ -152,6 +192,22 @@ const parseFault = (value: unknown, index: number, peers: number): Fault => {
   }
 }
 
+const ROUTER_TUNING_KEYS = ['d', 'dLow', 'dHigh', 'rootFanout', 'pingIntervalMs', 'digestIntervalMs', 'lazyFanout', 'digestLingerRounds', 'graftTimeoutMs'] as const
+
+const parseRouterTuning = (value: Record<string, unknown>): Partial<Omit<RouterSettings, 'kind'>> => {
+  const out: Record<string, number | 'adaptive'> = {}
+  for (const key of Object.keys(value)) {
+    if (key === 'redundancy') {
+      out.redundancy = value.redundancy === 'adaptive' ? 'adaptive' : num(value, 'redundancy', 1, 4)
+    } else if ((ROUTER_TUNING_KEYS as readonly string[]).includes(key)) {
+      out[key] = num(value, key, 1, 600_000)
+    } else {
+      throw new InvalidScenarioError(`router.${key} is not a router setting (use ${[...ROUTER_TUNING_KEYS, 'redundancy'].join(', ')})`)
+    }
+  }
+  return out as Partial<Omit<RouterSettings, 'kind'>>
+}
+
 /** Validates a parsed JSON scenario, filling defaults from `partition-heal`; throws `InvalidScenarioError`. */
 export const parseScenario = (value: unknown): Scenario => {
   if (!isObject(value)) throw new InvalidScenarioError('a scenario must be a JSON object')
@@ -184,7 +240,9 @@ export const parseScenario = (value: unknown): Scenario => {
       updatesPerSecond: num(workload, 'updatesPerSecond', 0, 1_000_000, base.workload.updatesPerSecond),
       durationMs: num(workload, 'durationMs', 0, 3_600_000, base.workload.durationMs),
       ephemeralPerSecond: num(workload, 'ephemeralPerSecond', 0, 1_000_000, base.workload.ephemeralPerSecond),
+      startMs: num(workload, 'startMs', 0, 3_600_000, 0),
     },
+    ...(isObject(value.router) ? { router: parseRouterTuning(value.router) } : {}),
     faults: faults.map((fault, index) => parseFault(fault, index, peers)),
     settleMs: num(value, 'settleMs', 0, 3_600_000, base.settleMs),
     antiEntropyIntervalMs: num(value, 'antiEntropyIntervalMs', 10, 600_000, base.antiEntropyIntervalMs),

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { Millis, Random } from '../core/index.js'
 import type { EndpointId, Transport, TransportHandlers } from '../transports/index.js'
+import { classifyFrame } from './frame-kinds.js'
 import type { LatencyMatrix } from './latency.js'
 import type { SimScheduler } from './scheduler.js'
 
@@ -23,6 +24,8 @@ export interface NetworkStats {
   framesLost: number
   framesDuplicated: number
   bytesSent: number
+  /** Frames and bytes sent by kind (see `classifyFrame`). */
+  readonly sentByKind: Record<string, { frames: number; bytes: number }>
 }
 
 /**
@@ -31,7 +34,7 @@ export interface NetworkStats {
  * frame feeds the trace hash, so a run's whole traffic is one comparable digest.
  */
 export class SimNetwork {
-  readonly stats: NetworkStats = { framesSent: 0, framesDelivered: 0, framesLost: 0, framesDuplicated: 0, bytesSent: 0 }
+  readonly stats: NetworkStats = { framesSent: 0, framesDelivered: 0, framesLost: 0, framesDuplicated: 0, bytesSent: 0, sentByKind: {} }
   private readonly endpoints = new Map<EndpointId, SimTransport>()
   private readonly index = new Map<EndpointId, number>()
   private readonly linkUp = new Set<string>()
@@ -157,6 +160,10 @@ export class SimNetwork {
     if (!this.linkUp.has(linkKey(from, to))) return false
     this.stats.framesSent++
     this.stats.bytesSent += frame.length
+    const kind = classifyFrame(frame)
+    const counted = (this.stats.sentByKind[kind] ??= { frames: 0, bytes: 0 })
+    counted.frames++
+    counted.bytes += frame.length
     const position = this.index.get(from) ?? 0
     this.framesSentBy[position] = (this.framesSentBy[position] ?? 0) + 1
     if (this.faults.loss > 0 && this.random.next() < this.faults.loss) {

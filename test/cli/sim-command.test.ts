@@ -39,8 +39,11 @@ describe('realmsync sim', () => {
     await runCli(['sim', path, '--seed', '5', '--json', '--peers', '4'], a.io)
     await runCli(['sim', path, '--seed', '5', '--json', '--peers', '4'], b.io)
     const report = JSON.parse(a.out.join(''))
-    expect(report).toMatchObject({ scenario: 'quick', seed: 5, peers: 4, converged: true, router: 'flood' })
+    expect(report).toMatchObject({ scenario: 'quick', seed: 5, peers: 4, converged: true, router: 'latency' })
     expect(report.traceHash).toBe(JSON.parse(b.out.join('')).traceHash)
+    const flood = capture()
+    await runCli(['sim', path, '--seed', '5', '--json', '--peers', '4', '--router', 'flood'], flood.io)
+    expect(JSON.parse(flood.out.join(''))).toMatchObject({ router: 'flood', converged: true, routerStats: {} })
   })
 
   it('refuses bad arguments with a clear message and a non-zero exit', async () => {
@@ -49,7 +52,6 @@ describe('realmsync sim', () => {
       [['sim', 'partition-heal', '--seed', '-1'], /--seed must be an integer/],
       [['sim', 'partition-heal', '--peers', '1'], /--peers must be an integer/],
       [['sim', 'partition-heal', '--router', 'magic'], /--router must be one of/],
-      [['sim', 'partition-heal', '--router', 'latency'], /router 'latency' is not available yet/],
       [['sim', '/nonexistent/file.json'], /cannot read scenario file/],
     ]
     for (const [argv, pattern] of cases) {

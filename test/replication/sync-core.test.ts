@@ -33,7 +33,7 @@ const pump = (nodes: Node[], initial: Array<{ from: string; commands: SyncComman
   while (queue.length > 0) {
     const { from, commands } = queue.shift()!
     for (const command of commands) {
-      if (command.type !== 'send') continue
+      if (command.type !== 'send' || command.frame.type !== 'sync') continue
       if (drop(command.frame)) continue
       const target = byId.get(command.to)!
       delivered++

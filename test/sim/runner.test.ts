@@ -10,7 +10,6 @@ import {
   InvalidScenarioError,
   parseScenario,
   percentiles,
-  RouterNotAvailableError,
   runScenario,
   type Fault,
 } from '../../sim/index.js'
@@ -55,9 +54,9 @@ describe('built-in scenarios', () => {
     expect(c.traceHash).not.toBe(a.traceHash)
   })
 
-  it('overrides the peer count and refuses routers that do not exist yet', () => {
+  it('overrides the peer count and refuses unknown routers', () => {
     expect(runScenario(small('latency-spike'), { seed: 2, peers: 3 }).peers).toBe(3)
-    expect(() => runScenario(small('lossy'), { seed: 1, router: 'latency' })).toThrow(RouterNotAvailableError)
+    expect(() => runScenario(small('lossy'), { seed: 1, router: 'carrier-pigeon' as 'flood' })).toThrow(RangeError)
     expect(() => runScenario(small('crash-restart'), { seed: 1, peers: 2 })).toThrow(InvalidScenarioError)
   })
 

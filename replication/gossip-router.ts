@@ -1,0 +1,408 @@
+import * as Y from 'yjs'
+import type { DigestFrame, GossipFrame, Millis, NetworkCoordinate, PingFrame, PongFrame, Random, WireMessage } from '../core/index.js'
+import { buildTree, type DisseminationTree } from './dissemination-tree.js'
+import { LatencyMap } from './latency-map.js'
+import type { RouterSettings } from './router-settings.js'
+import { RttEstimator } from './rtt-estimator.js'
+import { initialCoordinate, updateCoordinate } from './vivaldi.js'
+
+/** What the router needs from the sync core that owns it. */
+export interface RouterHost {
+  readonly self: string
+  readonly random: Random
+  /** Queues a message to a connected peer. */
+  send(to: string, message: WireMessage): void
+  /** The replica of a document, if this peer holds it. */
+  document(name: string): Y.Doc | undefined
+  /** Applies an update that arrived from `from`; true if the replica now waits on missing updates. Throws a RealmsyncError if invalid. */
+  apply(from: string, doc: string, update: Uint8Array): boolean
+  /** Asks `peer` for what this replica lacks (sync step 1). */
+  pull(peer: string, doc: string): void
+}
+
+/** Counters of the router. */
+export interface RouterStats {
+  /** Update-carrying gossip frames sent (first copies and relays). */
+  eagerSent: number
+  /** Redundant trees the latest local update was sent on (1 without loss). */
+  trees: number
+  /** Gossip frames received that this peer had already relayed on that tree. */
+  duplicateGossip: number
+  /** Children skipped because the link to them was down (their subtree was adopted). */
+  childrenAdopted: number
+  digestsSent: number
+  /** Pulls after a digest named updates the eager path had not brought in time. */
+  grafts: number
+  /** Pulls because an arriving update could not integrate (an earlier one was lost). */
+  gapPulls: number
+  pingsSent: number
+  pingsLost: number
+  treeRebuilds: number
+  /** Times this peer's own first-hop set (its eager peers) changed. */
+  eagerSetChanges: number
+}
+
+interface Outstanding {
+  readonly nonce: number
+  readonly sentAt: Millis
+}
+
+interface PendingPull {
+  readonly peer: string
+  readonly due: Millis
+  readonly stateVector: Map<number, number>
+}
+
+const SEEN_LIMIT = 65_536
+
+// A small deterministic hash in [0, 1) for perturbing redundant trees: FNV-1a over the pair and tree index.
+const unitHash = (tree: number, a: string, b: string): number => {
+  let hash = 0x811c9dc5 ^ tree
+  const text = a < b ? `${a}|${b}` : `${b}|${a}`
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0) / 0x1_0000_0000
+}
+
+/**
+ * The sans-IO gossip router behind `random` and `latency` replication (DESIGN.md, "Replication in
+ * one paragraph"). Latency: round-trip probes per link (RFC 6298 estimates, loss, up/down), Vivaldi
+ * coordinates, and every peer's measured links shared in its pings, so all peers hold the same
+ * latency map. Dissemination: each update is pushed along a tree rooted at its origin, built by
+ * every peer from that map with the same greedy earliest-arrival rule and bounded fan-out, so it
+ * reaches each peer about as fast as the direct link at one message per peer; under loss the origin
+ * adds perturbed redundant trees. Repair: peers announce state vectors (digests) to a few others
+ * while a document changes; a peer that sees it lacks something pulls it after a short wait
+ * (Plumtree's graft). Anti-entropy stays as the safety net. `random` pushes along a random mesh of
+ * degree D instead, like gossipsub, with the same digests.
+ */
+export class GossipRouter {
+  readonly stats: RouterStats = { eagerSent: 0, trees: 0, duplicateGossip: 0, childrenAdopted: 0, digestsSent: 0, grafts: 0, gapPulls: 0, pingsSent: 0, pingsLost: 0, treeRebuilds: 0, eagerSetChanges: 0 }
+  private readonly peers = new Set<string>()
+  private readonly estimators = new Map<string, RttEstimator>()
+  private readonly outstanding = new Map<string, Outstanding>()
+  private readonly latency = new LatencyMap()
+  private coordinate: NetworkCoordinate = initialCoordinate()
+  private nonce = 0
+  private seq = 0
+  private readonly seen = new Set<string>()
+  private readonly trees = new Map<string, DisseminationTree>()
+  private treesVersion = -1
+  private readonly meshes = new Map<string, string[]>()
+  private readonly dirty = new Map<string, number>()
+  private readonly pulls = new Map<string, PendingPull>()
+  private readonly lastPull = new Map<string, Millis>()
+  /** The latest state vector each peer announced, per document: where to pull from. */
+  private readonly announced = new Map<string, Map<string, Map<number, number>>>()
+  private digestCursor = 0
+  private lastEagerSet = ''
+
+  constructor(
+    private readonly settings: RouterSettings,
+    private readonly host: RouterHost,
+  ) {}
+
+  /** A connection came up: probe it at once so the latency map fills quickly. */
+  peerUp(peer: string, now: Millis): void {
+    this.peers.add(peer)
+    if (!this.estimators.has(peer)) this.estimators.set(peer, new RttEstimator())
+    this.ping(peer, now)
+    this.reportOwnLinks()
+  }
+
+  /** A connection went down: the link is reported down, so trees route around it. */
+  peerDown(peer: string): void {
+    this.peers.delete(peer)
+    this.outstanding.delete(peer)
+    for (const [doc, mesh] of this.meshes) this.meshes.set(doc, mesh.filter((member) => member !== peer))
+    for (const byPeer of this.announced.values()) byPeer.delete(peer)
+    this.reportOwnLinks()
+  }
+
+  /** Disseminates an update made on this peer. */
+  publish(doc: string, update: Uint8Array): void {
+    this.touch(doc)
+    const seq = ++this.seq
+    const copies = this.settings.kind === 'latency' ? this.treeCount() : 1
+    for (let tree = 0; tree < copies; tree++) {
+      const frame: GossipFrame = { type: 'gossip', doc, origin: this.host.self, seq, tree, update }
+      this.remember(frame)
+      this.relay(frame, undefined)
+    }
+  }
+
+  /** A gossip frame arrived: apply it, and pass it on along its tree (once per tree). */
+  onGossip(from: string, frame: GossipFrame, now: Millis): void {
+    if (this.host.document(frame.doc) === undefined) return
+    if (!this.remember(frame)) {
+      this.stats.duplicateGossip++
+      return
+    }
+    const waiting = this.host.apply(from, frame.doc, frame.update)
+    this.touch(frame.doc)
+    this.relay(frame, from)
+    // An update that cannot integrate proves an earlier one was lost on the way here (a tree's
+    // updates share a FIFO path), and the sender holds it: ask at once rather than wait for a digest.
+    if (waiting) this.pullNow(from, frame.doc, now)
+  }
+
+  private pullNow(peer: string, doc: string, now: Millis): void {
+    const last = this.lastPull.get(doc)
+    // One pull per round trip: a second ask before the first answer could land is waste.
+    if (last !== undefined && now - last < Math.max(5, 2 * this.latency.oneWay(this.host.self, peer))) return
+    this.lastPull.set(doc, now)
+    this.stats.gapPulls++
+    this.host.pull(peer, doc)
+  }
+
+  /** A digest arrived: if the sender holds updates this replica lacks, plan a pull unless they arrive first. */
+  onDigest(from: string, frame: DigestFrame, now: Millis): void {
+    const doc = this.host.document(frame.doc)
+    if (doc === undefined) return
+    const remote = Y.decodeStateVector(frame.stateVector)
+    let byPeer = this.announced.get(frame.doc)
+    if (byPeer === undefined) this.announced.set(frame.doc, (byPeer = new Map()))
+    byPeer.set(from, remote)
+    if (!this.lacks(doc, remote) || this.pulls.has(frame.doc)) return
+    this.pulls.set(frame.doc, { peer: from, due: now + this.settings.graftTimeoutMs, stateVector: remote })
+  }
+
+  /** A probe arrived: answer it, and take in the sender's coordinate and measured links. */
+  onPing(from: string, frame: PingFrame): void {
+    this.latency.coordinate(from, frame.coordinate)
+    this.latency.report(from, frame.links)
+    this.host.send(from, { type: 'pong', nonce: frame.nonce, coordinate: this.coordinate })
+  }
+
+  /** A probe's answer arrived: one round-trip sample. */
+  onPong(from: string, frame: PongFrame, now: Millis): void {
+    const waiting = this.outstanding.get(from)
+    if (waiting === undefined || waiting.nonce !== frame.nonce) return
+    this.outstanding.delete(from)
+    const estimator = this.estimators.get(from)
+    if (estimator === undefined) return
+    const rtt = now - waiting.sentAt
+    estimator.sample(rtt)
+    this.latency.coordinate(from, frame.coordinate)
+    this.coordinate = updateCoordinate(this.coordinate, frame.coordinate, rtt / 2, this.host.random.next())
+    this.reportOwnLinks()
+  }
+
+  /** The probe timer: count unanswered probes as lost and probe every connection again. */
+  pingTick(now: Millis): void {
+    for (const peer of this.peers) {
+      const waiting = this.outstanding.get(peer)
+      const estimator = this.estimators.get(peer)
+      if (waiting !== undefined && estimator !== undefined) {
+        if (now - waiting.sentAt < estimator.timeoutMs()) continue
+        estimator.lost()
+        this.stats.pingsLost++
+      }
+      this.ping(peer, now)
+    }
+    this.reportOwnLinks()
+  }
+
+  /** The digest timer: announce changing documents to a few peers, and pull what digests showed missing. */
+  digestTick(now: Millis): void {
+    for (const [name, pull] of this.pulls) {
+      if (pull.due > now) continue
+      this.pulls.delete(name)
+      const doc = this.host.document(name)
+      if (doc !== undefined && this.lacks(doc, pull.stateVector)) {
+        const source = this.nearestHolder(name, doc, pull)
+        if (source !== undefined) {
+          this.stats.grafts++
+          this.host.pull(source, name)
+        }
+      }
+    }
+    if (this.dirty.size === 0 || this.peers.size === 0) return
+    const targets = this.digestTargets()
+    for (const [name, rounds] of this.dirty) {
+      const doc = this.host.document(name)
+      if (doc === undefined || rounds <= 0) {
+        this.dirty.delete(name)
+        continue
+      }
+      this.dirty.set(name, rounds - 1)
+      const stateVector = Y.encodeStateVector(doc)
+      for (const peer of targets) {
+        this.host.send(peer, { type: 'digest', doc: name, stateVector })
+        this.stats.digestsSent++
+      }
+    }
+  }
+
+  /** This peer's current first-hop peers for its own updates (tree 0), for tests and metrics. */
+  eagerPeers(doc = ''): string[] {
+    if (this.settings.kind === 'random') return [...(this.meshes.get(doc) ?? [])]
+    return [...(this.treeFor(this.host.self, 0).children.get(this.host.self) ?? [])]
+  }
+
+  /** Smoothed RTT to a peer, if measured. */
+  rttTo(peer: string): number | undefined {
+    return this.estimators.get(peer)?.srtt
+  }
+
+  /** The tree an origin's updates travel (tree index 0 unless redundant), as this peer computes it. */
+  treeFor(origin: string, tree: number): DisseminationTree {
+    if (this.treesVersion !== this.latency.version) {
+      this.trees.clear()
+      this.treesVersion = this.latency.version
+    }
+    const key = `${origin}\u0000${tree}`
+    let built = this.trees.get(key)
+    if (built === undefined) {
+      const members = [this.host.self, ...this.peers].sort()
+      const latency = (a: string, b: string): number => {
+        const base = this.latency.oneWay(a, b)
+        return tree === 0 ? base : base * (1 + 0.6 * unitHash(tree, a, b))
+      }
+      built = buildTree(origin, members, latency, this.settings.d, this.settings.rootFanout)
+      this.trees.set(key, built)
+      this.stats.treeRebuilds++
+      if (origin === this.host.self && tree === 0) {
+        const eager = (built.children.get(origin) ?? []).join(',')
+        if (eager !== this.lastEagerSet) {
+          this.stats.eagerSetChanges++
+          this.lastEagerSet = eager
+        }
+      }
+    }
+    return built
+  }
+
+  private relay(frame: GossipFrame, from: string | undefined): void {
+    const targets = this.settings.kind === 'random' ? this.meshOf(frame.doc) : this.childrenIn(frame.origin, frame.tree)
+    for (const peer of targets) {
+      if (peer === from || peer === frame.origin) continue
+      this.host.send(peer, frame)
+      this.stats.eagerSent++
+    }
+  }
+
+  /** The nearest connected peer that announced everything this replica lacks from `pull`, else the announcer. */
+  private nearestHolder(name: string, doc: Y.Doc, pull: PendingPull): string | undefined {
+    let best: string | undefined
+    let bestMs = Infinity
+    for (const [peer, announced] of this.announced.get(name) ?? []) {
+      if (!this.peers.has(peer)) continue
+      let covers = true
+      for (const [client, clock] of pull.stateVector) {
+        if (clock > Y.getState(doc.store, client) && (announced.get(client) ?? 0) < clock) {
+          covers = false
+          break
+        }
+      }
+      const ms = this.latency.oneWay(this.host.self, peer)
+      if (covers && (ms < bestMs || (ms === bestMs && best !== undefined && peer < best))) {
+        best = peer
+        bestMs = ms
+      }
+    }
+    return best ?? (this.peers.has(pull.peer) ? pull.peer : undefined)
+  }
+
+  /** My children in an origin's tree; a child I cannot reach is skipped and its children adopted. */
+  private childrenIn(origin: string, tree: number): string[] {
+    const built = this.treeFor(origin, tree)
+    const out: string[] = []
+    const visit = (member: string, depth: number): void => {
+      for (const child of built.children.get(member) ?? []) {
+        if (this.peers.has(child)) out.push(child)
+        else if (depth < 4) {
+          this.stats.childrenAdopted++
+          visit(child, depth + 1)
+        }
+      }
+    }
+    visit(this.host.self, 0)
+    return out
+  }
+
+  private meshOf(doc: string): string[] {
+    let mesh = (this.meshes.get(doc) ?? []).filter((peer) => this.peers.has(peer))
+    if (mesh.length < this.settings.dLow || mesh.length > this.settings.dHigh) {
+      const pool = [...this.peers].filter((peer) => !mesh.includes(peer)).sort()
+      while (mesh.length < this.settings.d && pool.length > 0) mesh.push(pool.splice(this.host.random.int(0, pool.length - 1), 1)[0] as string)
+      if (mesh.length > this.settings.dHigh) mesh = mesh.slice(0, this.settings.d)
+      this.stats.eagerSetChanges++
+    }
+    this.meshes.set(doc, mesh)
+    return mesh
+  }
+
+  private digestTargets(): string[] {
+    // Half the digests go to the nearest peers in turn (they share most of our fate and repair
+    // fastest), half to random ones (so a gap anywhere is eventually seen).
+    const byDistance = [...this.peers].sort((a, b) => this.latency.oneWay(this.host.self, a) - this.latency.oneWay(this.host.self, b) || (a < b ? -1 : 1))
+    const count = Math.min(this.settings.lazyFanout, byDistance.length)
+    const near = Math.ceil(count / 2)
+    const window = Math.min(byDistance.length, near * 3)
+    const targets = new Set<string>()
+    for (let i = 0; i < near; i++) targets.add(byDistance[(this.digestCursor + i) % window] as string)
+    this.digestCursor = (this.digestCursor + near) % Math.max(1, window)
+    while (targets.size < count) targets.add(this.host.random.pick(byDistance))
+    return [...targets]
+  }
+
+  /**
+   * Trees per update. Adaptive: one while probes show no loss; under loss, up to four trees built
+   * on perturbed latencies, so each peer has several independent paths and the first copy to
+   * arrive wins (cheaper in delay than repairing: a lost update also holds back every later update
+   * that depends on it).
+   */
+  private treeCount(): number {
+    if (this.settings.redundancy !== 'adaptive') return this.settings.redundancy
+    let total = 0
+    let links = 0
+    for (const peer of this.peers) {
+      const estimator = this.estimators.get(peer)
+      if (estimator === undefined || estimator.probes < 4) continue
+      total += estimator.oneWayLoss()
+      links++
+    }
+    const loss = links === 0 ? 0 : total / links
+    const trees = loss <= 0.01 ? 1 : loss <= 0.05 ? 2 : loss <= 0.1 ? 3 : 4
+    this.stats.trees = trees
+    return trees
+  }
+
+  private ping(peer: string, now: Millis): void {
+    const nonce = ++this.nonce
+    this.outstanding.set(peer, { nonce, sentAt: now })
+    this.host.send(peer, { type: 'ping', nonce, coordinate: this.coordinate, links: this.ownLinks() })
+    this.stats.pingsSent++
+  }
+
+  private ownLinks(): { peer: string; oneWayMs: number | null }[] {
+    const links: { peer: string; oneWayMs: number | null }[] = []
+    for (const [peer, estimator] of this.estimators) {
+      const oneWay = estimator.oneWayMs()
+      if (!this.peers.has(peer) || (oneWay !== undefined && !estimator.up)) links.push({ peer, oneWayMs: null })
+      else if (oneWay !== undefined) links.push({ peer, oneWayMs: oneWay })
+    }
+    return links
+  }
+
+  private reportOwnLinks(): void {
+    this.latency.report(this.host.self, this.ownLinks())
+  }
+
+  private remember(frame: GossipFrame): boolean {
+    const key = this.settings.kind === 'random' ? `${frame.origin}\u0000${frame.seq}` : `${frame.origin}\u0000${frame.seq}\u0000${frame.tree}`
+    if (this.seen.has(key)) return false
+    this.seen.add(key)
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string)
+    return true
+  }
+
+  private touch(doc: string): void {
+    this.dirty.set(doc, this.settings.digestLingerRounds)
+  }
+
+  private lacks(doc: Y.Doc, remote: Map<number, number>): boolean {
+    for (const [client, clock] of remote) if (clock > Y.getState(doc.store, client)) return true
+    return false
+  }
+}
