@@ -33,6 +33,9 @@ export class LatencyMap {
   /** Records a peer's network coordinate. */
   coordinate(peer: string, coordinate: NetworkCoordinate): void {
     this.coordinates.set(peer, coordinate)
+    // Estimates from coordinates move with them; measured pairs are re-read cheaply. Trees are
+    // rebuilt only on `version` changes (measurements), so a drifting estimate does not shake them.
+    this.cache.clear()
   }
 
   /** Forgets a peer entirely (it left the cluster). */

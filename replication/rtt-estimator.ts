@@ -83,7 +83,10 @@ export class RttEstimator {
    */
   get up(): boolean {
     if (this.srtt === undefined) return false
-    const rate = Math.min(0.9, this.lossRate)
+    // The loss rate before the current silence: a dead link's own losses must not excuse it.
+    const streak = Math.min(this.lostInARow, this.outcomes.length)
+    const before = this.outcomes.length - streak
+    const rate = before === 0 ? 0 : Math.min(0.9, (this.lostInWindow - streak) / before)
     const needed = rate > 0 ? Math.max(this.settings.downAfterLosses, Math.ceil(Math.log(0.001) / Math.log(rate))) : this.settings.downAfterLosses
     return this.lostInARow < needed
   }

@@ -20,7 +20,8 @@ const small = (name: keyof typeof BUILTIN_SCENARIOS | string, overrides: Record<
 
 describe('built-in scenarios', () => {
   it.each(Object.keys(BUILTIN_SCENARIOS))('%s converges with invariants holding', (name) => {
-    const report = runScenario(small(name), { seed: 11 })
+    const scenario = small(name)
+    const report = runScenario(scenario, { seed: 11, ...(scenario.peers > 12 ? { peers: 12 } : {}) })
     expect(report.converged).toBe(true)
     expect(report.divergences).toEqual([])
     expect(report.invariantViolations).toEqual([])
@@ -153,7 +154,7 @@ describe('scenario files', () => {
 })
 
 describe('convergence property', () => {
-  it('random topologies, operations and fault schedules: all replicas converge and invariants hold', () => {
+  it('random topologies, routers, operations and fault schedules: all replicas converge and invariants hold', () => {
     const fault = (peers: number): fc.Arbitrary<Fault> =>
       fc.oneof(
         fc.record({
@@ -175,6 +176,7 @@ describe('convergence property', () => {
           durationMs: fc.integer({ min: 10, max: 500 }),
           extraMs: fc.integer({ min: 1, max: 300 }),
           peer: fc.integer({ min: 0, max: peers - 1 }),
+          otherPeer: fc.integer({ min: 0, max: peers - 1 }),
         }),
       )
     const scenario = fc.integer({ min: 3, max: 12 }).chain((peers) =>
@@ -183,7 +185,7 @@ describe('convergence property', () => {
         regions: fc.record({ regions: fc.integer({ min: 1, max: 4 }), intraMs: fc.constant([1, 5]), interMs: fc.constant([20, 80]) }),
         link: fc.record({
           jitterMs: fc.integer({ min: 0, max: 20 }),
-          loss: fc.constantFrom(0, 0.05, 0.3),
+          loss: fc.constantFrom(0, 0.05, 0.2, 0.3),
           duplicate: fc.constantFrom(0, 0.05),
           reorder: fc.boolean(),
         }),
@@ -194,8 +196,9 @@ describe('convergence property', () => {
       }),
     )
     fc.assert(
-      fc.property(scenario, fc.integer({ min: 0, max: 1_000_000 }), (input, seed) => {
-        const report = runScenario(parseScenario({ name: 'property', settleMs: 30_000, ...input }), { seed })
+      fc.property(scenario, fc.integer({ min: 0, max: 1_000_000 }), fc.constantFrom('flood', 'random', 'latency' as const), (input, seed, router) => {
+        const report = runScenario(parseScenario({ name: 'property', settleMs: 30_000, router: { pingIntervalMs: 100 }, ...input }), { seed, router })
+        expect(report.router).toBe(router)
         expect(report.divergences).toEqual([])
         expect(report.converged).toBe(true)
         expect(report.invariantViolations).toEqual([])
