@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './harness.js'
 import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
+import { runGossipBench } from './gossip-bench.js'
 import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
@@ -21,6 +22,7 @@ const sections: Section[] = [
   { name: 'ephemeral', run: runEphemeralBench },
   { name: 'world', run: runWorldBench },
   { name: 'sim', run: runSimBench },
+  { name: 'gossip', run: runGossipBench },
   { name: 'storage', run: () => runStorageBench() },
 ]
 
