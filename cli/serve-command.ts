@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import type { Level } from 'pino'
+import { ROUTER_KINDS, type RouterKind } from '../replication/index.js'
 import { processIo, type CliIo } from './io.js'
 import { startServer, type ServerHandle, type ServerOptions, type ServerTransportKind } from './server.js'
 
@@ -21,6 +22,8 @@ export interface ServeFlags {
   readonly metricsHost?: string
   readonly logLevel: (typeof LOG_LEVELS)[number]
   readonly transport: ServerTransportKind
+  readonly router?: RouterKind
+  readonly d?: number
 }
 
 const list = (value: string | undefined): string[] =>
@@ -61,6 +64,7 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     ...(acceptDocuments ? { acceptDocuments } : {}),
     ...(flags.metricsPort !== undefined ? { metricsPort: flags.metricsPort } : {}),
     ...(flags.metricsHost ? { metricsHost: flags.metricsHost } : {}),
+    peer: { router: { kind: flags.router ?? 'latency', ...(flags.d !== undefined ? { d: flags.d } : {}) } },
   }
 }
 
@@ -100,6 +104,12 @@ export const registerServeCommand = (
     .option('--metrics-host <host>', 'host the metrics endpoint binds', '127.0.0.1')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--transport <kind>', 'network transport between peers').choices(['libp2p', 'ws']).default('libp2p'))
+    .addOption(new Option('--router <kind>', 'how updates spread between peers').choices([...ROUTER_KINDS]).default('latency'))
+    .option('--d <n>', 'fan-out of the dissemination trees (mesh degree for --router random)', (value: string) => {
+      const parsed = Number(value)
+      if (!Number.isInteger(parsed) || parsed < 1 || parsed > 64) throw new InvalidArgumentError('must be an integer from 1 to 64')
+      return parsed
+    })
     .action(async (flags: ServeFlags) => {
       const server = await startServer(serveOptionsFrom(flags))
       io.err(`realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`)

@@ -38,6 +38,8 @@ describe('realmsync serve', () => {
       [CLUSTER_SECRET_ENV]: SECRET,
     })
     expect(options).toMatchObject({ bootstrap: ['/ip4/10.0.0.1/tcp/1', '/ip4/10.0.0.2/tcp/2'], region: 'eu', metricsPort: 9100, admission: { clusterSecret: SECRET } })
+    expect(options.peer).toEqual({ router: { kind: 'latency' } })
+    expect(serveOptionsFrom(flags({ router: 'random', d: 8, clusterSecret: SECRET })).peer).toEqual({ router: { kind: 'random', d: 8 } })
     expect(options.acceptDocuments?.test('world/1/economy')).toBe(true)
     expect(options.acceptDocuments?.test('world/2/economy')).toBe(false)
     expect(serveOptionsFrom(flags({ clusterSecret: 'flag-wins-over-env!!' }), { [CLUSTER_SECRET_ENV]: SECRET }).admission.clusterSecret).toBe('flag-wins-over-env!!')
