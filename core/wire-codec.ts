@@ -114,6 +114,8 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
       writeName(encoder, message.origin)
       writeCount(encoder, message.seq, 'gossip seq')
       writeCount(encoder, message.tree, 'gossip tree')
+      if (!Number.isFinite(message.sentAt)) throw new MalformedFrameError('gossip sentAt must be a finite number')
+      encoding.writeFloat64(encoder, message.sentAt)
       encoding.writeVarUint8Array(encoder, message.update)
       break
     case 'digest':
@@ -227,8 +229,10 @@ export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): Wire
       const origin = readStrictString(decoder, 'gossip origin', MAX_NAME_BYTES)
       const seq = readStrictUint(decoder, 'gossip seq')
       const tree = readStrictUint(decoder, 'gossip tree')
+      const sentAt = readStrictFloat64(decoder, 'gossip sentAt')
+      if (!Number.isFinite(sentAt)) throw new MalformedFrameError('gossip sentAt must be a finite number')
       const update = readStrictBytes(decoder, 'gossip update', limit)
-      message = { type: 'gossip', doc, origin, seq, tree, update }
+      message = { type: 'gossip', doc, origin, seq, tree, sentAt, update }
       break
     }
     case MESSAGE_TAGS.digest: {

@@ -28,6 +28,8 @@ export interface GossipFrame {
   readonly seq: number
   /** Which of the origin's redundant trees this copy travels (0 normally; more under loss). */
   readonly tree: number
+  /** The origin's clock when it sent the update (ms), for propagation-latency metrics. */
+  readonly sentAt: number
   /** The Yjs update (not wrapped in a y-protocols message). */
   readonly update: Uint8Array
 }

@@ -18,6 +18,8 @@ export interface RouterHost {
   apply(from: string, doc: string, update: Uint8Array): boolean
   /** Asks `peer` for what this replica lacks (sync step 1). */
   pull(peer: string, doc: string): void
+  /** The first copy of an update arrived, `delayMs` after its origin sent it (by the two clocks). */
+  delivered(doc: string, origin: string, delayMs: Millis): void
 }
 
 /** Counters of the router. */
@@ -55,6 +57,14 @@ interface PendingPull {
 
 const SEEN_LIMIT = 65_536
 
+/** Adds a key to a bounded insertion-ordered set (the oldest falls out); false if it was there. */
+const remember = (set: Set<string>, key: string): boolean => {
+  if (set.has(key)) return false
+  set.add(key)
+  if (set.size > SEEN_LIMIT) set.delete(set.values().next().value as string)
+  return true
+}
+
 // A small deterministic hash in [0, 1) for perturbing redundant trees: FNV-1a over the pair and tree index.
 const unitHash = (tree: number, a: string, b: string): number => {
   let hash = 0x811c9dc5 ^ tree
@@ -85,6 +95,8 @@ export class GossipRouter {
   private nonce = 0
   private seq = 0
   private readonly seen = new Set<string>()
+  /** Messages (origin, seq) whose first copy arrived, on any tree. */
+  private readonly delivered = new Set<string>()
   private readonly trees = new Map<string, DisseminationTree>()
   private treesVersion = -1
   private readonly meshes = new Map<string, string[]>()
@@ -119,12 +131,12 @@ export class GossipRouter {
   }
 
   /** Disseminates an update made on this peer. */
-  publish(doc: string, update: Uint8Array): void {
+  publish(doc: string, update: Uint8Array, now: Millis): void {
     this.touch(doc)
     const seq = ++this.seq
     const copies = this.settings.kind === 'latency' ? this.treeCount() : 1
     for (let tree = 0; tree < copies; tree++) {
-      const frame: GossipFrame = { type: 'gossip', doc, origin: this.host.self, seq, tree, update }
+      const frame: GossipFrame = { type: 'gossip', doc, origin: this.host.self, seq, tree, sentAt: now, update }
       this.remember(frame)
       this.relay(frame, undefined)
     }
@@ -137,6 +149,7 @@ export class GossipRouter {
       this.stats.duplicateGossip++
       return
     }
+    if (remember(this.delivered, `${frame.origin}\u0000${frame.seq}`)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
     const waiting = this.host.apply(from, frame.doc, frame.update)
     this.touch(frame.doc)
     this.relay(frame, from)
@@ -391,10 +404,7 @@ export class GossipRouter {
 
   private remember(frame: GossipFrame): boolean {
     const key = this.settings.kind === 'random' ? `${frame.origin}\u0000${frame.seq}` : `${frame.origin}\u0000${frame.seq}\u0000${frame.tree}`
-    if (this.seen.has(key)) return false
-    this.seen.add(key)
-    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string)
-    return true
+    return remember(this.seen, key)
   }
 
   private touch(doc: string): void {

@@ -22,6 +22,7 @@ import { InvalidDocumentNameError } from './errors.js'
 import { RemoteOrigin, SyncCore, type SyncCommand, type SyncStats } from './sync-core.js'
 import type { GossipRouter, RouterStats } from './gossip-router.js'
 import { resolveRouterSettings, type RouterOptions } from './router-settings.js'
+import { resolveLaneSettings, type LaneOptions, type LaneStats } from './priority-lanes.js'
 
 /** Settings of a peer. Only `id`, `transport`, `clock` and `random` are required. */
 export interface PeerOptions {
@@ -53,6 +54,11 @@ export interface PeerOptions {
   readonly store?: DocumentStore
   /** How new updates spread: `flood` (default), `random` or `latency`, with router settings. */
   readonly router?: RouterOptions
+  /**
+   * Priority lanes for local updates: tag a transaction with `new LaneOrigin('normal' | 'bulk')` to
+   * batch it; untagged updates are `critical` (sent at once) unless `defaultPriority` says otherwise.
+   */
+  readonly lanes?: LaneOptions
 }
 
 /** Counters of one peer: frames, bytes, rejections and the sync core's counters. */
@@ -112,6 +118,7 @@ export class Peer {
   private readonly hlc: HybridLogicalClock
   private pendingWrites = new Set<Promise<void>>()
   private handling = 0
+  private readonly propagationListeners = new Set<(doc: string, origin: string, delayMs: number) => void>()
   private started = false
   private closed = false
 
@@ -141,7 +148,26 @@ export class Peer {
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
       ...(accept ? { acceptDocument: (doc: string, from: string) => Buffer.byteLength(doc) <= MAX_NAME_BYTES && accept(doc, from) } : {}),
       ...(options.router !== undefined ? { router: resolveRouterSettings(options.router) } : {}),
+      lanes: resolveLaneSettings(options.lanes),
+      now: () => this.clock.now(),
+      onDelivered: (doc, origin, delayMs) => {
+        for (const listener of this.propagationListeners) listener(doc, origin, delayMs)
+      },
     })
+  }
+
+  /**
+   * Hears the propagation delay (ms, origin's clock to this peer's) of each routed update's first
+   * arrival; metrics feed a histogram from it. Returns a function that stops listening.
+   */
+  onPropagation(listener: (doc: string, origin: string, delayMs: number) => void): () => void {
+    this.propagationListeners.add(listener)
+    return () => this.propagationListeners.delete(listener)
+  }
+
+  /** The priority lanes' counters. */
+  laneStats(): LaneStats | undefined {
+    return this.core.laneStats()
   }
 
   /** The gossip router's counters, when this peer routes by `random` or `latency`. */

@@ -10,6 +10,7 @@ import {
 } from './sync-message.js'
 import { GossipRouter, type RouterStats } from './gossip-router.js'
 import type { RouterSettings } from './router-settings.js'
+import { PriorityLanes, type LaneSettings, type LaneStats } from './priority-lanes.js'
 
 /** The transaction origin of an update applied from the network: which peer it came from. */
 export class RemoteOrigin {
@@ -30,10 +31,16 @@ export interface SyncCoreOptions {
   readonly acceptDocument?: (doc: string, from: string) => boolean
   /** How new updates spread. Default: flooding to every connection (`random` and `latency` use the gossip router). */
   readonly router?: RouterSettings
+  /** Priority lanes for local updates (needs `now`). Without them every local update leaves at once. */
+  readonly lanes?: LaneSettings
+  /** The injected clock's time, read when a local update is queued in a lane or published. */
+  readonly now?: () => Millis
+  /** Hears the propagation delay of every routed update's first arrival (origin clock to ours). */
+  readonly onDelivered?: (doc: string, origin: string, delayMs: Millis) => void
 }
 
 /** The timers the sync core asks for. */
-export type SyncTimer = 'antiEntropy' | 'ping' | 'digest'
+export type SyncTimer = 'antiEntropy' | 'ping' | 'digest' | 'lanes'
 
 /** Router messages the sync core takes from its driver. */
 export type RouterMessage = GossipFrame | DigestFrame | PingFrame | PongFrame
@@ -87,6 +94,9 @@ export class SyncCore {
   private readonly intervalMs: Millis
   /** The gossip router, unless this core floods. */
   readonly router: GossipRouter | undefined
+  /** Priority lanes for local updates, if configured. */
+  readonly lanes: PriorityLanes | undefined
+  private lanesTimerAt: Millis | undefined
   /** Counters, mutated in place. */
   readonly stats: SyncStats = {
     updatesApplied: 0,
@@ -120,7 +130,15 @@ export class SyncCore {
               const state = this.docs.get(name)
               if (state !== undefined) this.outbox.push(this.sync(peer, name, encodeSyncStep1(state.doc)))
             },
+            delivered: (doc, origin, delayMs) => this.options.onDelivered?.(doc, origin, delayMs),
           })
+    if (options.lanes !== undefined && options.now === undefined) throw new RangeError('priority lanes need the clock: pass `now`')
+    this.lanes = options.lanes === undefined ? undefined : new PriorityLanes(options.lanes, (doc, update) => this.sendLocal(doc, update))
+  }
+
+  /** The priority lanes' counters, if lanes are configured. */
+  laneStats(): LaneStats | undefined {
+    return this.lanes?.stats
   }
 
   /** The gossip router's counters, if this core routes by gossip. */
@@ -201,6 +219,7 @@ export class SyncCore {
 
   /** Detaches from every document. */
   destroy(): void {
+    this.lanes?.clear()
     for (const state of this.docs.values()) state.detach()
     this.docs.clear()
     this.peers.clear()
@@ -219,7 +238,11 @@ export class SyncCore {
   private onTimer(timer: SyncTimer, now: Millis): void {
     const router = this.router
     const settings = this.options.router
-    if (timer === 'antiEntropy' || router === undefined || settings === undefined) {
+    if (timer === 'lanes') {
+      this.lanesTimerAt = undefined
+      this.lanes?.flush(now)
+      this.armLanes()
+    } else if (timer === 'antiEntropy' || router === undefined || settings === undefined) {
       this.antiEntropyRound(now)
     } else if (timer === 'ping') {
       router.pingTick(now)
@@ -258,13 +281,33 @@ export class SyncCore {
 
   private forward(name: string, update: Uint8Array, origin: unknown): void {
     this.appliedInThisCall = true
-    if (this.router !== undefined) {
-      // Routed: only this peer's own updates start a dissemination; relays happen in onGossip, and
-      // what anti-entropy or a pull brought in is repaired the same way elsewhere.
-      if (!(origin instanceof RemoteOrigin)) this.router.publish(name, update)
+    if (!(origin instanceof RemoteOrigin)) {
+      if (this.lanes !== undefined && this.options.now !== undefined) {
+        this.lanes.push(name, update, origin, this.options.now())
+        this.armLanes()
+      } else {
+        this.sendLocal(name, update)
+      }
       return
     }
-    const from = origin instanceof RemoteOrigin ? origin.peer : undefined
+    // Routed: relays happen in onGossip, and what anti-entropy or a pull brought in is repaired by
+    // digests and anti-entropy; flooding passes every remote update on.
+    if (this.router === undefined) this.flood(name, update, origin.peer)
+  }
+
+  private armLanes(): void {
+    const due = this.lanes?.nextDue()
+    if (due === undefined || (this.lanesTimerAt !== undefined && this.lanesTimerAt <= due)) return
+    this.lanesTimerAt = due
+    this.outbox.push({ type: 'setTimer', timer: 'lanes', at: due })
+  }
+
+  private sendLocal(name: string, update: Uint8Array): void {
+    if (this.router !== undefined) this.router.publish(name, update, this.options.now?.() ?? 0)
+    else this.flood(name, update, undefined)
+  }
+
+  private flood(name: string, update: Uint8Array, from: string | undefined): void {
     let payload: Uint8Array | undefined
     for (const peer of this.peers) {
       if (peer === from) continue

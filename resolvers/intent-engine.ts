@@ -1,6 +1,7 @@
 import pino, { type Logger } from 'pino'
 import * as Y from 'yjs'
-import { createRandom, type Clock, type Intent, type IntentJournal, type IntentResult, type Random, type WorldDoc } from '../core/index.js'
+import { createRandom, priorityOf, type Clock, type Intent, type IntentJournal, type IntentResult, type PriorityClass, type Random, type WorldDoc } from '../core/index.js'
+import { LaneOrigin } from '../replication/index.js'
 import type { ActionHandler } from './action-handler.js'
 
 /** Settings of an intent engine. */
@@ -17,8 +18,10 @@ export interface IntentEngineOptions {
   readonly handlers: Readonly<Record<string, ActionHandler>>
   /** Where accepted intents are recorded for replay; without it nothing is recorded. */
   readonly journal?: IntentJournal
-  /** Transaction origin of the engine's writes (default: the engine itself). */
+  /** Tag of the engine's writes; the transaction origin is a `LaneOrigin` with the action's priority class carrying it (default: the engine). */
   readonly origin?: unknown
+  /** Priority class per action, over `DEFAULT_ACTION_PRIORITIES` (attack, pickup: critical; move: normal; ...). */
+  readonly priorities?: Readonly<Record<string, PriorityClass>>
   /** Answers remembered per session, so a resent intent gets its original answer. Default 1024. */
   readonly answersPerSession?: number
   /** Structured logger. Default: silent. */
@@ -125,7 +128,9 @@ export class IntentEngine {
         this.stats.rejected++
         return reject(seq, verdict.reason, verdict.message)
       }
-      result = world.transact(this.origin, () => handler.apply({ world, intent, session, nowMs, random: this.random }))
+      // The action's priority class rides on the origin, so the peer's lanes send a kill at once and batch a walk.
+      const origin = new LaneOrigin(priorityOf(action, this.options.priorities), this.origin)
+      result = world.transact(origin, () => handler.apply({ world, intent, session, nowMs, random: this.random }))
     } catch (error) {
       this.stats.handlerErrors++
       this.stats.rejected++

@@ -146,7 +146,7 @@ describe('router settings and messages', () => {
 
   it('encodes gossip, digest, ping and pong frames and refuses truncated ones', () => {
     const messages: WireMessage[] = [
-      { type: 'gossip', doc: 'world/1', origin: 'peer-1', seq: 7, tree: 1, update: new Uint8Array([1, 2, 3]) },
+      { type: 'gossip', doc: 'world/1', origin: 'peer-1', seq: 7, tree: 1, sentAt: 1234.5, update: new Uint8Array([1, 2, 3]) },
       { type: 'digest', doc: 'world/1', stateVector: new Uint8Array([1, 5, 3]) },
       { type: 'ping', nonce: 3, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, links: [{ peer: 'a', oneWayMs: 12.3 }, { peer: 'b', oneWayMs: null }] },
       { type: 'pong', nonce: 3, coordinate: { x: 0, y: 0, height: 0.05, error: 1 } },
@@ -156,7 +156,7 @@ describe('router settings and messages', () => {
       expect(decodeFrame(frame)).toEqual(message)
       for (let cut = 1; cut < frame.length; cut++) expect(() => decodeFrame(frame.subarray(0, cut))).toThrow(FrameDecodeError)
     }
-    expect(() => encodeFrame({ type: 'gossip', doc: 'd', origin: 'o', seq: -1, tree: 0, update: new Uint8Array() })).toThrow(FrameDecodeError)
+    expect(() => encodeFrame({ type: 'gossip', doc: 'd', origin: 'o', seq: -1, tree: 0, sentAt: 0, update: new Uint8Array() })).toThrow(FrameDecodeError)
     expect(() => encodeFrame({ type: 'pong', nonce: 1, coordinate: { x: Number.NaN, y: 0, height: 0, error: 0 } })).toThrow(FrameDecodeError)
   })
 })
@@ -215,6 +215,34 @@ describe('the latency router on the simulator', () => {
     scheduler.runUntil(8_200)
     for (const peer of peers) expect(peer.getDoc('d')!.getMap('m').get('k')).toBe(1)
     expect(Y.encodeStateVector(peers[3]!.getDoc('d')!)).toEqual(Y.encodeStateVector(peers[0]!.getDoc('d')!))
+    for (const peer of peers) peer.close()
+  })
+})
+
+describe('router metrics', () => {
+  it('exports router and lane counters, RTTs and a propagation histogram', async () => {
+    const { Registry } = await import('prom-client')
+    const { registerPeerMetrics, LaneOrigin } = await import('../../replication/index.js')
+    const scheduler = new SimScheduler()
+    const network = new SimNetwork(scheduler, createRandom(1), uniformLatencyMatrix(3, 5), { jitterMs: 0, loss: 0, duplicate: 0, reorder: false })
+    const peers = [0, 1, 2].map((i) => new Peer({ id: `p${i}`, transport: network.endpoint(`p${i}`, i), clock: scheduler, random: createRandom(i + 1), router: { kind: 'latency', pingIntervalMs: 100 } }))
+    for (const peer of peers) {
+      peer.openDoc('d')
+      peer.start()
+    }
+    network.connectAll()
+    scheduler.runUntil(500)
+    const registry = new Registry()
+    registerPeerMetrics(peers[1]!, registry)
+    const doc = peers[0]!.getDoc('d')!
+    doc.transact(() => doc.getMap('m').set('a', 1))
+    doc.transact(() => doc.getMap('m').set('b', 1), new LaneOrigin('normal'))
+    scheduler.runUntil(600)
+    const text = await registry.metrics()
+    expect(text).toMatch(/realmsync_propagation_seconds_count\{peer="p1"\} 2/)
+    expect(text).toMatch(/realmsync_router_pings_sent_total\{peer="p1"\} [1-9]/)
+    expect(text).toMatch(/realmsync_peer_rtt_seconds\{peer="p1",remote="p0"\} 0\.01/)
+    expect(text).toMatch(/realmsync_lane_sends_total\{peer="p1"\} 0/)
     for (const peer of peers) peer.close()
   })
 })
