@@ -103,6 +103,8 @@ export class GossipRouter {
   private readonly dirty = new Map<string, number>()
   private readonly pulls = new Map<string, PendingPull>()
   private readonly lastPull = new Map<string, Millis>()
+  /** What this peer last told each peer in digests, per document (digests carry only changes). */
+  private readonly told = new Map<string, Map<string, { older: Map<number, number>; newer: Map<number, number> }>>()
   /** The latest state vector each peer announced, per document: where to pull from. */
   private readonly announced = new Map<string, Map<string, Map<number, number>>>()
   private digestCursor = 0
@@ -127,6 +129,8 @@ export class GossipRouter {
     this.outstanding.delete(peer)
     for (const [doc, mesh] of this.meshes) this.meshes.set(doc, mesh.filter((member) => member !== peer))
     for (const byPeer of this.announced.values()) byPeer.delete(peer)
+    // A reconnected peer may have lost what we told it: start its digests from scratch.
+    this.told.delete(peer)
     this.reportOwnLinks()
   }
 
@@ -174,7 +178,10 @@ export class GossipRouter {
     const remote = Y.decodeStateVector(frame.stateVector)
     let byPeer = this.announced.get(frame.doc)
     if (byPeer === undefined) this.announced.set(frame.doc, (byPeer = new Map()))
-    byPeer.set(from, remote)
+    // Digests carry only what changed since the last one to us: fold them into what this peer has told.
+    const known = byPeer.get(from) ?? new Map<number, number>()
+    for (const [client, clock] of remote) if (clock > (known.get(client) ?? 0)) known.set(client, clock)
+    byPeer.set(from, known)
     if (!this.lacks(doc, remote) || this.pulls.has(frame.doc)) return
     this.pulls.set(frame.doc, { peer: from, due: now + this.settings.graftTimeoutMs, stateVector: remote })
   }
@@ -238,9 +245,22 @@ export class GossipRouter {
         continue
       }
       this.dirty.set(name, rounds - 1)
-      const stateVector = Y.encodeStateVector(doc)
       for (const peer of targets) {
-        this.host.send(peer, { type: 'digest', doc: name, stateVector })
+        // Only what moved since the digest before last to this peer: a state vector of the changed
+        // clients, each change told twice so one lost digest does not hide a gap.
+        let told = this.told.get(peer)
+        if (told === undefined) this.told.set(peer, (told = new Map()))
+        const last = told.get(name) ?? { older: new Map<number, number>(), newer: new Map<number, number>() }
+        const delta = new Map<number, number>()
+        const current = new Map<number, number>()
+        for (const client of doc.store.clients.keys()) {
+          const clock = Y.getState(doc.store, client)
+          current.set(client, clock)
+          if (clock > (last.older.get(client) ?? 0)) delta.set(client, clock)
+        }
+        told.set(name, { older: last.newer, newer: current })
+        if (delta.size === 0) continue
+        this.host.send(peer, { type: 'digest', doc: name, stateVector: Y.encodeStateVector(delta) })
         this.stats.digestsSent++
       }
     }
