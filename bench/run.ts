@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './harness.js'
@@ -34,6 +34,12 @@ const main = async (): Promise<void> => {
     if (only.length > 0 && !only.includes(section.name)) continue
     process.stdout.write(`bench: ${section.name}...\n`)
     rows.push(...(await section.run()))
+  }
+  if (only.length > 0 && existsSync(join(here, 'results.json'))) {
+    // A partial run (`npm run bench -- gossip storage`) replaces only its sections' rows.
+    const previous = JSON.parse(readFileSync(join(here, 'results.json'), 'utf8')) as { rows: BenchRow[] }
+    const rerun = new Set(rows.map((row) => row.section))
+    rows.unshift(...previous.rows.filter((row) => !rerun.has(row.section)))
   }
   computeRatios(rows)
   const machine = machineInfo()
