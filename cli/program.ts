@@ -4,6 +4,7 @@ import type { CliIo } from './io.js'
 import { registerHistoryCommands } from './history-command.js'
 import { registerSimCommand } from './sim-command.js'
 import { registerServeCommand } from './serve-command.js'
+import { registerTokenCommand } from './token-command.js'
 
 /** Builds the `realmsync` command with every subcommand registered. */
 export const buildProgram = (io: CliIo): Command => {
@@ -15,6 +16,7 @@ export const buildProgram = (io: CliIo): Command => {
   registerSimCommand(program, io)
   registerHistoryCommands(program, io)
   registerServeCommand(program, io)
+  registerTokenCommand(program, io)
   // Further command groups (serve, token) register here.
   return program
 }
