@@ -209,3 +209,13 @@ describe('convergence property', () => {
     )
   })
 })
+
+describe('after a partition heals', () => {
+  it.each(['flood', 'random', 'latency'] as const)('%s: replicas converge within two anti-entropy rounds', (router) => {
+    const scenario = small('partition-heal')
+    const report = runScenario(scenario, { seed: 5, router })
+    expect(report.converged).toBe(true)
+    expect(report.convergeAfterHealMs).not.toBeNull()
+    expect(report.convergeAfterHealMs!).toBeLessThanOrEqual(2 * scenario.antiEntropyIntervalMs)
+  })
+})
