@@ -17,7 +17,6 @@ export const buildProgram = (io: CliIo): Command => {
   registerHistoryCommands(program, io)
   registerServeCommand(program, io)
   registerTokenCommand(program, io)
-  // Further command groups (serve, token) register here.
   return program
 }
 
