@@ -1,0 +1,253 @@
+import { createServer, type IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { AddressInfo } from 'node:net'
+import pino, { type Logger } from 'pino'
+import { WebSocketServer, type WebSocket } from 'ws'
+import { isWireName } from '../core/index.js'
+import type { Peer } from '../replication/index.js'
+import { AuthError, CLOSE_FORBIDDEN, tokenFromRequest, type Authenticate } from './auth.js'
+import { canRead, canWrite, type Grants } from './permissions.js'
+import { DocumentRoom } from './document-room.js'
+import { closeReason } from './close-reason.js'
+import {
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_POLICY_VIOLATION,
+  ClientConnection,
+  type ConnectionCloseKind,
+  type ConnectionLimits,
+} from './client-connection.js'
+
+/** Settings of `startGateway`. */
+export interface GatewayOptions {
+  /** The peer whose documents clients sync. */
+  readonly peer: Peer
+  /** TCP port; 0 picks a free one (read it back from `Gateway.port`). */
+  readonly port: number
+  /** Interface to listen on. Default: every interface. */
+  readonly host?: string
+  /** Turns a connection request into grants or rejects with an `AuthError` (see `defaultAuthenticate`). */
+  readonly authenticate: Authenticate
+  /** Structured logger. Default: silent. */
+  readonly logger?: Logger
+  /** Bytes queued for one client before it is closed as a slow reader (1013). Default 4 MiB. */
+  readonly maxBufferedBytes?: number
+  /** Sustained messages per second per connection before it is closed (1008). Default 200. */
+  readonly messagesPerSecond?: number
+  /** Burst of messages per connection. Default 400. */
+  readonly burstMessages?: number
+  /** Largest frame a client may send; `ws` closes larger ones with 1009. Default 16 MiB. */
+  readonly maxFrameBytes?: number
+  /** Time a closed connection gets to finish the close handshake before it is cut. Default 5000 ms. */
+  readonly closeGraceMs?: number
+}
+
+/** Counters of a gateway. */
+export interface GatewayStats {
+  /** Connections open now. */
+  connections: number
+  /** Connections accepted since start. */
+  accepted: number
+  /** Upgrades refused (auth, permission, bad name, unavailable document). */
+  refused: number
+  /** Closed for malformed or unsupported frames. */
+  closedMalformed: number
+  /** Closed for going over the message rate. */
+  closedRateLimited: number
+  /** Closed as slow readers. */
+  closedSlowReaders: number
+  /** Closed when their token expired. */
+  closedExpired: number
+  /** Write attempts on read-only documents answered with permission-denied. */
+  permissionDenied: number
+  /** Client updates applied to writable documents. */
+  updatesApplied: number
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** The port it listens on. */
+  readonly port: number
+  /** Counters so far. */
+  stats(): GatewayStats
+  /** Closes every client connection (1001) and stops listening; the peer stays open. */
+  close(): Promise<void>
+}
+
+/** A refusal decided before the upgrade, sent as the first and only frame after it. */
+interface Refusal {
+  readonly code: number
+  readonly reason: string
+}
+
+const MIB = 1024 * 1024
+
+/** The document a request path names: `/<name>` URL-decoded, or a refusal. */
+const documentNameOf = (url: string | undefined): string | Refusal => {
+  let name: string
+  try {
+    name = decodeURIComponent(new URL(url ?? '/', 'http://gateway.invalid').pathname.slice(1))
+  } catch {
+    return { code: CLOSE_POLICY_VIOLATION, reason: 'bad-document-name: the path does not decode' }
+  }
+  if (name.length === 0 || !isWireName(name)) return { code: CLOSE_POLICY_VIOLATION, reason: 'bad-document-name: the path must name a document' }
+  return name
+}
+
+/**
+ * Starts the client WebSocket endpoint of `peer`: `/<documentName>` speaks the y-websocket
+ * protocol, so a stock `WebsocketProvider` (token in `params`) can sync every document it may
+ * read. Clients write only documents wholly theirs; on any other document their writes are refused
+ * with permission-denied and applied nowhere. Refused connections are accepted and then closed
+ * with the refusal's code and reason, because a browser sees close frames but not HTTP statuses.
+ */
+export const startGateway = async (options: GatewayOptions): Promise<Gateway> => {
+  const { peer, authenticate } = options
+  const logger = (options.logger ?? pino({ level: 'silent' })).child({ component: 'gateway' })
+  const limits: ConnectionLimits = {
+    maxBufferedBytes: options.maxBufferedBytes ?? 4 * MIB,
+    messagesPerSecond: options.messagesPerSecond ?? 200,
+    burstMessages: options.burstMessages ?? 400,
+    closeGraceMs: options.closeGraceMs ?? 5000,
+  }
+  const counters: Omit<GatewayStats, 'connections'> = {
+    accepted: 0,
+    refused: 0,
+    closedMalformed: 0,
+    closedRateLimited: 0,
+    closedSlowReaders: 0,
+    closedExpired: 0,
+    permissionDenied: 0,
+    updatesApplied: 0,
+  }
+  const closeCounter: Record<ConnectionCloseKind, keyof GatewayStats | undefined> = {
+    malformed: 'closedMalformed',
+    'rate-limited': 'closedRateLimited',
+    'slow-reader': 'closedSlowReaders',
+    expired: 'closedExpired',
+    normal: undefined,
+  }
+  const rooms = new Map<string, DocumentRoom>()
+  const connections = new Set<ClientConnection>()
+  let nextConnection = 1
+  let closed = false
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
+  const server = createServer((_request, response) => {
+    response.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' })
+    response.end('realmsync gateway: connect with a WebSocket to /<documentName>\n')
+  })
+
+  const roomOf = (name: string): DocumentRoom => {
+    const doc = peer.getDoc(name)
+    let room = rooms.get(name)
+    // A room lives as long as the gateway: y-protocols' Awareness leaves a listener on its document,
+    // so making one per visit would leak. Only a document reopened under the same name needs a new one.
+    if (room && room.doc !== doc) {
+      room.destroy()
+      room = undefined
+    }
+    if (!room) {
+      if (!doc) throw new Error(`document '${name}' is not open`)
+      room = new DocumentRoom(name, doc)
+      rooms.set(name, room)
+    }
+    return room
+  }
+
+  const decide = async (request: IncomingMessage, name: string): Promise<Grants | Refusal> => {
+    let grants: Grants
+    try {
+      grants = await authenticate({ token: tokenFromRequest(request.url, request.headers), headers: request.headers })
+    } catch (error) {
+      if (error instanceof AuthError) return { code: error.closeCode, reason: error.closeReason }
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'authentication hook failed')
+      return { code: CLOSE_INTERNAL_ERROR, reason: 'internal-error: authentication failed' }
+    }
+    if (!canRead(grants, name)) return { code: CLOSE_FORBIDDEN, reason: closeReason(`forbidden-document: player '${grants.player}' may not read '${name}'`) }
+    try {
+      // Like the y-websocket server, a readable document that does not exist yet is created empty;
+      // one held in the peer's store is loaded rather than shadowed.
+      await peer.openStoredDoc(name)
+    } catch (error) {
+      logger.error({ doc: name, err: error instanceof Error ? error.message : String(error) }, 'document could not be opened for a client')
+      return { code: CLOSE_INTERNAL_ERROR, reason: 'internal-error: document unavailable' }
+    }
+    return grants
+  }
+
+  const admit = (ws: WebSocket, name: string, grants: Grants): void => {
+    const writable = canWrite(grants, name)
+    const connection = new ClientConnection(`${grants.player}#${nextConnection++}`, ws, roomOf(name), writable, limits, {
+      onClosed: (closedConnection, kind) => {
+        connections.delete(closedConnection)
+        const counter = closeCounter[kind]
+        if (counter) counters[counter as keyof typeof counters]++
+      },
+      onPermissionDenied: () => counters.permissionDenied++,
+      onUpdateApplied: () => counters.updatesApplied++,
+    }, logger)
+    connections.add(connection)
+    counters.accepted++
+    logger.debug({ client: connection.label, doc: name, writable }, 'client connected')
+    connection.start(grants.expiresAt)
+  }
+
+  const onUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    // The socket may fail while the token is checked; without a listener that error would crash.
+    socket.on('error', () => socket.destroy())
+    const name = documentNameOf(request.url)
+    const outcome = typeof name === 'string' ? await decide(request, name) : name
+    if (closed) {
+      socket.destroy()
+      return
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if ('code' in outcome) {
+        counters.refused++
+        logger.info({ code: outcome.code, reason: outcome.reason }, 'client connection refused')
+        ws.close(outcome.code, outcome.reason)
+        return
+      }
+      if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
+      else admit(ws, name as string, outcome)
+    })
+  }
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    onUpgrade(request, socket, head).catch((error: unknown) => {
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'upgrade failed')
+      socket.destroy()
+    })
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  server.on('error', (error) => logger.error({ err: error.message }, 'gateway server error'))
+  const port = (server.address() as AddressInfo).port
+  logger.info({ port, host: options.host }, 'gateway listening')
+
+  return {
+    port,
+    stats: () => ({ connections: connections.size, ...counters }),
+    close: async () => {
+      if (closed) return
+      closed = true
+      for (const connection of [...connections]) connection.closeWith(CLOSE_GOING_AWAY, 'server shutting down', 'normal')
+      for (const room of rooms.values()) room.destroy()
+      rooms.clear()
+      await new Promise<void>((resolve) => wss.close(() => resolve()))
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        // Sockets still finishing their close handshake would hold close() up to the grace period.
+        server.closeAllConnections()
+      })
+      for (const client of wss.clients) client.terminate()
+    },
+  }
+}
