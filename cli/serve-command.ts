@@ -1,5 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander'
 import type { Level } from 'pino'
+import { AUTH_SECRET_ENV, MIN_SECRET_BYTES, secretBytes } from '../gateway/index.js'
 import { ROUTER_KINDS, type RouterKind } from '../replication/index.js'
 import { processIo, type CliIo } from './io.js'
 import { startServer, type ServerHandle, type ServerOptions, type ServerTransportKind } from './server.js'
@@ -24,6 +25,9 @@ export interface ServeFlags {
   readonly transport: ServerTransportKind
   readonly router?: RouterKind
   readonly d?: number
+  readonly port?: number
+  readonly gatewayHost?: string
+  readonly authSecret?: string
 }
 
 const list = (value: string | undefined): string[] =>
@@ -53,7 +57,15 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       throw new InvalidArgumentError(`--accept is not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`)
     }
   }
+  let gateway: ServerOptions['gateway']
+  if (flags.port !== undefined) {
+    const authSecret = flags.authSecret ?? env[AUTH_SECRET_ENV]
+    if (!authSecret) throw new InvalidArgumentError(`--port starts the client gateway, which needs --auth-secret or ${AUTH_SECRET_ENV} to verify tokens`)
+    if (secretBytes(authSecret).length < MIN_SECRET_BYTES) throw new InvalidArgumentError(`the auth secret must be at least ${MIN_SECRET_BYTES} bytes`)
+    gateway = { port: flags.port, key: { kind: 'secret', secret: authSecret }, ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}) }
+  }
   return {
+    ...(gateway ? { gateway } : {}),
     listen: list(flags.listen),
     bootstrap: list(flags.bootstrap),
     dataDir: flags.data,
@@ -104,6 +116,9 @@ export const registerServeCommand = (
     .option('--metrics-host <host>', 'host the metrics endpoint binds', '127.0.0.1')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
     .addOption(new Option('--transport <kind>', 'network transport between peers').choices(['libp2p', 'ws']).default('libp2p'))
+    .option('--port <n>', 'serve clients over WebSocket (y-websocket protocol) on this port', port)
+    .option('--gateway-host <host>', 'host the client gateway binds (default 127.0.0.1)')
+    .option('--auth-secret <secret>', `HS256 secret that client tokens are signed with, at least ${MIN_SECRET_BYTES} bytes (or env ${AUTH_SECRET_ENV})`)
     .addOption(new Option('--router <kind>', 'how updates spread between peers').choices([...ROUTER_KINDS]).default('latency'))
     .option('--d <n>', 'fan-out of the dissemination trees (mesh degree for --router random)', (value: string) => {
       const parsed = Number(value)
@@ -112,7 +127,9 @@ export const registerServeCommand = (
     })
     .action(async (flags: ServeFlags) => {
       const server = await startServer(serveOptionsFrom(flags))
-      io.err(`realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`)
+      io.err(
+        `realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.gatewayUrl ? `, clients at ${server.gatewayUrl}/<document>` : ''}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`,
+      )
       started(server)
       await stopSignal()
       await server.close()

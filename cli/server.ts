@@ -6,6 +6,7 @@ import pino, { type Level, type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createRandom, createSystemClock } from '../core/index.js'
 import { Peer, registerPeerMetrics, type PeerOptions } from '../replication/index.js'
+import { defaultAuthenticate, startGateway, type Gateway, type KeySource } from '../gateway/index.js'
 import { openSqliteStore, type SqliteDocumentStore, type SqliteStoreOptions } from '../storage/index.js'
 import {
   createLibp2pTransport,
@@ -52,6 +53,8 @@ export interface ServerOptions {
   readonly backoff?: Partial<BackoffPolicy>
   /** Settings of the document store. */
   readonly store?: SqliteStoreOptions
+  /** The client WebSocket gateway (y-websocket protocol, JWT auth); absent: no gateway. */
+  readonly gateway?: { readonly port: number; readonly host?: string; readonly key: KeySource }
   /** Further peer settings (anti-entropy interval, routing, ...). */
   readonly peer?: Partial<Omit<PeerOptions, 'id' | 'transport' | 'clock' | 'random' | 'store' | 'logger' | 'acceptDocument'>>
 }
@@ -66,6 +69,8 @@ export interface ServerHandle {
   readonly store: SqliteDocumentStore
   /** Where other peers reach it (multiaddrs with `/p2p/<id>`, or the ws URL). */
   readonly addresses: readonly string[]
+  /** The client gateway, when enabled: `ws://host:port/<document>`. */
+  readonly gatewayUrl: string | undefined
   /** The metrics endpoint, when enabled: `http://host:port/metrics`. */
   readonly metricsUrl: string | undefined
   /** Documents that failed to load from the store at start (corrupt rows), not served. */
@@ -188,7 +193,14 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
     }))
     metricsUrl = `http://${host}:${(metricsServer.address() as AddressInfo).port}/metrics`
   }
-  logger.info({ id: peer.id, transport: kind, addresses, metricsUrl, documents: peer.docNames().length, unreadable: unreadableDocs.length }, 'realmsync peer started')
+  let gateway: Gateway | undefined
+  let gatewayUrl: string | undefined
+  if (options.gateway !== undefined) {
+    const host = options.gateway.host ?? '127.0.0.1'
+    gateway = await startGateway({ peer, port: options.gateway.port, host, authenticate: defaultAuthenticate(options.gateway.key), logger })
+    gatewayUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${gateway.port}`
+  }
+  logger.info({ id: peer.id, transport: kind, addresses, metricsUrl, gatewayUrl, documents: peer.docNames().length, unreadable: unreadableDocs.length }, 'realmsync peer started')
 
   let closing: Promise<void> | undefined
   return {
@@ -197,9 +209,12 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
     store,
     addresses,
     metricsUrl,
+    gatewayUrl,
     unreadableDocs,
     close: () => {
       closing ??= (async () => {
+        // Clients first, so no write arrives at a peer that is closing.
+        await gateway?.close()
         peer.close()
         await transport.close()
         await peer.flushed()

@@ -107,3 +107,44 @@ describe('realmsync serve', () => {
     })
   }
 })
+
+describe('serve with the client gateway', () => {
+  const AUTH = 'a-client-token-secret-of-32-bytes!!'
+
+  it('needs an auth secret for --port, from the flag or the environment', () => {
+    const base = { listen: '/ip4/127.0.0.1/tcp/0', data: '/tmp/x', clusterSecret: SECRET, logLevel: 'silent', transport: 'ws' } as const
+    expect(() => serveOptionsFrom({ ...base, port: 0 }, {})).toThrow(/--auth-secret or REALMSYNC_AUTH_SECRET/)
+    expect(() => serveOptionsFrom({ ...base, port: 0, authSecret: 'short' }, {})).toThrow(/at least 32 bytes/)
+    expect(serveOptionsFrom({ ...base, port: 0 }, { REALMSYNC_AUTH_SECRET: AUTH }).gateway).toEqual({ port: 0, key: { kind: 'secret', secret: AUTH } })
+    expect(serveOptionsFrom(base, {}).gateway).toBeUndefined()
+  })
+
+  it('serves documents to a y-websocket client holding a token', async () => {
+    const { signDevToken } = await import('../../gateway/index.js')
+    const { default: WebSocket } = await import('ws')
+    const server = await startServer({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap: [],
+      dataDir: tempDir(),
+      admission: { clusterSecret: SECRET },
+      transport: 'ws',
+      logLevel: 'silent',
+      gateway: { port: 0, key: { kind: 'secret', secret: AUTH } },
+    })
+    servers.push(server)
+    expect(server.gatewayUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/)
+    server.peer.openDoc('world/1').getMap('m').set('hello', 'world')
+    const token = await signDevToken({ player: 'p1', read: ['world/*'], write: [], ttlSeconds: 60, secret: AUTH })
+    const client = new WebSocket(`${server.gatewayUrl}/world/1?token=${token}`)
+    const first = await new Promise<Uint8Array>((resolve, reject) => {
+      client.once('message', (data: Buffer) => resolve(new Uint8Array(data)))
+      client.once('error', reject)
+    })
+    // y-websocket framing: message type 0 (sync), then sync step 1 (0).
+    expect([...first.subarray(0, 2)]).toEqual([0, 0])
+    client.close()
+    const refused = new WebSocket(`${server.gatewayUrl}/world/1`)
+    const code = await new Promise<number>((resolve) => refused.once('close', (closeCode: number) => resolve(closeCode)))
+    expect(code).toBe(4401)
+  })
+})
