@@ -17,6 +17,7 @@ import {
   type ConnectionCloseKind,
   type ConnectionLimits,
 } from './client-connection.js'
+import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions } from './intent-channel.js'
 
 /** Settings of `startGateway`. */
 export interface GatewayOptions {
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   readonly maxFrameBytes?: number
   /** Time a closed connection gets to finish the close handshake before it is cut. Default 5000 ms. */
   readonly closeGraceMs?: number
+  /** Serves the intent channel on `/.realmsync/intents` (see intent-channel.ts). Default: no intent channel. */
+  readonly intents?: IntentChannelOptions
 }
 
 /** Counters of a gateway. */
@@ -62,6 +65,10 @@ export interface GatewayStats {
   permissionDenied: number
   /** Client updates applied to writable documents. */
   updatesApplied: number
+  /** Intent answers sent (acks and rejects, refusals included). */
+  intentsAnswered: number
+  /** Intents refused at the gateway because they named another player. */
+  intentsRefused: number
 }
 
 /** A running gateway. */
@@ -119,6 +126,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     closedExpired: 0,
     permissionDenied: 0,
     updatesApplied: 0,
+    intentsAnswered: 0,
+    intentsRefused: 0,
   }
   const closeCounter: Record<ConnectionCloseKind, keyof GatewayStats | undefined> = {
     malformed: 'closedMalformed',
@@ -128,7 +137,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     normal: undefined,
   }
   const rooms = new Map<string, DocumentRoom>()
-  const connections = new Set<ClientConnection>()
+  const connections = new Set<ClientConnection | IntentConnection>()
   let nextConnection = 1
   let closed = false
 
@@ -155,15 +164,19 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     return room
   }
 
-  const decide = async (request: IncomingMessage, name: string): Promise<Grants | Refusal> => {
-    let grants: Grants
+  const authenticateRequest = async (request: IncomingMessage): Promise<Grants | Refusal> => {
     try {
-      grants = await authenticate({ token: tokenFromRequest(request.url, request.headers), headers: request.headers })
+      return await authenticate({ token: tokenFromRequest(request.url, request.headers), headers: request.headers })
     } catch (error) {
       if (error instanceof AuthError) return { code: error.closeCode, reason: error.closeReason }
       logger.error({ err: error instanceof Error ? error.message : String(error) }, 'authentication hook failed')
       return { code: CLOSE_INTERNAL_ERROR, reason: 'internal-error: authentication failed' }
     }
+  }
+
+  const decide = async (request: IncomingMessage, name: string): Promise<Grants | Refusal> => {
+    const grants = await authenticateRequest(request)
+    if ('code' in grants) return grants
     if (!canRead(grants, name)) return { code: CLOSE_FORBIDDEN, reason: closeReason(`forbidden-document: player '${grants.player}' may not read '${name}'`) }
     try {
       // Like the y-websocket server, a readable document that does not exist yet is created empty;
@@ -193,9 +206,44 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     connection.start(grants.expiresAt)
   }
 
+  const admitIntents = (ws: WebSocket, nonce: string, grants: Grants, intents: IntentChannelOptions): void => {
+    let engine
+    try {
+      engine = typeof intents.engine === 'function' ? intents.engine(grants) : intents.engine
+    } catch (error) {
+      // A failing engine picker is the host's bug; it must cost this connection, not the process.
+      logger.error({ player: grants.player, err: error instanceof Error ? error.message : String(error) }, 'intent engine could not be picked')
+      ws.close(CLOSE_INTERNAL_ERROR, 'internal-error: no intent engine')
+      return
+    }
+    const connection = new IntentConnection(`${grants.player}#${nextConnection++}`, ws, grants, intentSessionId(grants.player, nonce), engine, limits, {
+      onClosed: (closedConnection, kind) => {
+        connections.delete(closedConnection)
+        const counter = closeCounter[kind]
+        if (counter) counters[counter as keyof typeof counters]++
+      },
+      onAnswered: () => counters.intentsAnswered++,
+      onRefused: () => counters.intentsRefused++,
+    }, logger)
+    connections.add(connection)
+    counters.accepted++
+    logger.debug({ client: connection.label, session: connection.session }, 'intent channel connected')
+  }
+
+  /** The intent channel's session nonce from the `session` query parameter, or a refusal. */
+  const intentSessionOf = (url: string | undefined): string | Refusal => {
+    if (!options.intents) return { code: CLOSE_POLICY_VIOLATION, reason: 'no-intent-channel: this gateway does not take intents' }
+    const nonce = new URL(url ?? '/', 'http://gateway.invalid').searchParams.get('session') ?? ''
+    return isSessionNonce(nonce) ? nonce : { code: CLOSE_POLICY_VIOLATION, reason: 'bad-session: the session parameter must be 1-64 of A-Z a-z 0-9 _ -' }
+  }
+
   const onUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // The socket may fail while the token is checked; without a listener that error would crash.
     socket.on('error', () => socket.destroy())
+    if (new URL(request.url ?? '/', 'http://gateway.invalid').pathname === INTENT_CHANNEL_PATH) {
+      await onIntentUpgrade(request, socket, head)
+      return
+    }
     const name = documentNameOf(request.url)
     const outcome = typeof name === 'string' ? await decide(request, name) : name
     if (closed) {
@@ -211,6 +259,25 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       }
       if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
       else admit(ws, name as string, outcome)
+    })
+  }
+
+  const onIntentUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
+    const nonce = intentSessionOf(request.url)
+    const outcome = typeof nonce === 'string' ? await authenticateRequest(request) : nonce
+    if (closed) {
+      socket.destroy()
+      return
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if ('code' in outcome) {
+        counters.refused++
+        logger.info({ code: outcome.code, reason: outcome.reason }, 'intent connection refused')
+        ws.close(outcome.code, outcome.reason)
+        return
+      }
+      if (closed || !options.intents) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
+      else admitIntents(ws, nonce as string, outcome, options.intents)
     })
   }
 

@@ -1,0 +1,139 @@
+import { decodeIntentResult, encodeIntent, RealmsyncError, type HlcTimestamp, type IntentResult, type WorldValue } from '../core/index.js'
+import { ReconnectingSocket, type ReconnectingSocketOptions } from './reconnecting-socket.js'
+
+/** Options of one intent. */
+export interface IntentOptions {
+  /** Entity version the client predicted against. */
+  readonly predictedVersion?: number
+  /** When the intent was issued. */
+  readonly stamp?: HlcTimestamp
+}
+
+/** The client was closed, or the server refused the session for good, before an intent was answered. */
+export class IntentChannelClosedError extends RealmsyncError {
+  constructor(detail: string) {
+    super('intent-channel-closed', `intent channel closed: ${detail}`)
+  }
+}
+
+/** Counters of an intent sender. */
+export interface IntentSenderStats {
+  /** Intents sent for the first time. */
+  sent: number
+  /** Sends of intents already sent on an earlier connection. */
+  resent: number
+  acks: number
+  rejects: number
+  /** Answers for no pending intent (a late duplicate), dropped. */
+  strayAnswers: number
+}
+
+interface Pending {
+  readonly frame: Uint8Array
+  readonly resolve: (result: IntentResult) => void
+  readonly reject: (error: Error) => void
+  /** Whether it went out on some connection already. */
+  sent: boolean
+}
+
+/**
+ * Sends a session's intents with increasing sequence numbers and matches answers by `seq`. Every
+ * intent stays pending until answered; on each (re)connect all pending ones are sent again, in
+ * order and with their original sequence numbers, so the engine's (session, seq) dedupe makes the
+ * outcome exactly once however many times a frame went out.
+ */
+export class IntentSender {
+  readonly stats: IntentSenderStats = { sent: 0, resent: 0, acks: 0, rejects: 0, strayAnswers: 0 }
+  private readonly socket: ReconnectingSocket
+  private readonly pending = new Map<number, Pending>()
+  private nextSeq = 1
+  private closedBecause: string | undefined
+
+  constructor(
+    /** The acting player: the token's subject. */
+    readonly player: string,
+    socketOptions: ReconnectingSocketOptions,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.socket = new ReconnectingSocket(socketOptions, {
+      onOpen: () => {
+        // Map iteration is insertion order, which is sequence order.
+        for (const entry of this.pending.values()) {
+          if (entry.sent) this.stats.resent++
+          else this.stats.sent++
+          entry.sent = true
+          this.socket.send(entry.frame)
+        }
+      },
+      onMessage: (bytes) => this.onAnswer(bytes),
+      onClose: (code, reason, final) => {
+        if (final) this.failAll(`closed with ${code}${reason ? ` (${reason})` : ''}`)
+      },
+    })
+  }
+
+  /** Intents sent and not yet answered. */
+  get pendingCount(): number {
+    return this.pending.size
+  }
+
+  /** Reconnects after a drop so far. */
+  get reconnects(): number {
+    return this.socket.reconnects
+  }
+
+  /** Sends an intent; resolves with its ack or reject (with the reason), once. */
+  send(action: string, payload: WorldValue, options: IntentOptions = {}): Promise<IntentResult> {
+    if (this.closedBecause !== undefined) return Promise.reject(new IntentChannelClosedError(this.closedBecause))
+    const seq = this.nextSeq
+    // Encoding checks the intent; a bad one throws here, before a sequence number is spent.
+    const frame = encodeIntent({ action, seq, player: this.player, payload, ...options })
+    this.nextSeq++
+    return new Promise<IntentResult>((resolve, reject) => {
+      const entry: Pending = { frame, resolve, reject, sent: false }
+      this.pending.set(seq, entry)
+      // While disconnected the intent waits in `pending`; the next open sends it.
+      if (this.socket.send(frame)) {
+        entry.sent = true
+        this.stats.sent++
+      }
+    })
+  }
+
+  /** Drops the connection so it reconnects and resends. */
+  reconnect(): void {
+    this.socket.reconnect()
+  }
+
+  /** Closes the channel; pending intents fail with `IntentChannelClosedError`. */
+  close(): void {
+    this.socket.stop()
+    this.failAll('the client was closed')
+  }
+
+  private failAll(reason: string): void {
+    this.closedBecause ??= reason
+    const error = new IntentChannelClosedError(reason)
+    for (const entry of this.pending.values()) entry.reject(error)
+    this.pending.clear()
+  }
+
+  private onAnswer(bytes: Uint8Array): void {
+    let result: IntentResult
+    try {
+      result = decodeIntentResult(bytes)
+    } catch (error) {
+      this.onError(error instanceof Error ? error : new Error(String(error)))
+      return
+    }
+    const entry = this.pending.get(result.seq)
+    if (entry === undefined) {
+      this.stats.strayAnswers++
+      return
+    }
+    this.pending.delete(result.seq)
+    if (result.type === 'ack') this.stats.acks++
+    else this.stats.rejects++
+    entry.resolve(result)
+  }
+}

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino'
+import type { WebSocket } from 'ws'
+import { decodeIntent, encodeIntentResult, RealmsyncError, type IntentResult } from '../core/index.js'
+import type { IntentEngine } from '../resolvers/index.js'
+import { CLOSE_UNAUTHORIZED } from './auth.js'
+import { closeReason } from './close-reason.js'
+import type { Grants } from './permissions.js'
+import { TokenBucket } from './token-bucket.js'
+import {
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_INVALID_PAYLOAD,
+  CLOSE_POLICY_VIOLATION,
+  CLOSE_TRY_AGAIN_LATER,
+  CLOSE_UNSUPPORTED_DATA,
+  type ConnectionCloseKind,
+  type ConnectionLimits,
+} from './client-connection.js'
+
+/**
+ * The intent channel: a dedicated WebSocket path, not an extra message type on document
+ * connections, because a session's intents belong to the player, not to any one document (a client
+ * may sync several documents or none), and a path of its own leaves the y-websocket document
+ * protocol byte for byte as stock clients expect. Each binary frame from the client is one encoded
+ * `Intent` (core's versioned codec); each answer is one encoded `IntentResult`.
+ */
+
+/** The path of the intent channel; it is not a document name. */
+export const INTENT_CHANNEL_PATH = '/.realmsync/intents'
+
+/** A client-chosen session nonce: the same nonce after a reconnect resumes the same session. */
+const SESSION_NONCE = /^[A-Za-z0-9_-]{1,64}$/
+
+/** Whether `nonce` is a valid session nonce (1-64 of `A-Z a-z 0-9 _ -`). */
+export const isSessionNonce = (nonce: string): boolean => SESSION_NONCE.test(nonce)
+
+/** The engine's session id of a player's session: player ids never hold `/`, so the pair is unambiguous. */
+export const intentSessionId = (player: string, nonce: string): string => `${player}/${nonce}`
+
+/** Settings of the gateway's intent channel. */
+export interface IntentChannelOptions {
+  /** The engine intents go to, or a function picking one for a connection's grants (e.g. by zone). */
+  readonly engine: IntentEngine | ((grants: Grants) => IntentEngine)
+}
+
+/** What an intent connection reports back to its gateway. */
+export interface IntentConnectionEvents {
+  onClosed(connection: IntentConnection, kind: ConnectionCloseKind): void
+  onAnswered(connection: IntentConnection, result: IntentResult): void
+  onRefused(connection: IntentConnection): void
+}
+
+/**
+ * One client's intent socket. Frames are rate-limited and decoded strictly before anything acts; a
+ * frame that does not decode closes this connection (1007) and nothing else. An intent naming a
+ * player other than the token's subject is rejected with `not-permitted` without reaching the
+ * engine; the answer does not depend on world state, so a resend gets the same one.
+ */
+export class IntentConnection {
+  private readonly bucket: TokenBucket
+  private closing = false
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    /** A label for logs: `<player>#<n>`. */
+    readonly label: string,
+    private readonly ws: WebSocket,
+    private readonly grants: Grants,
+    /** The engine's session id: token subject plus the client's nonce. */
+    readonly session: string,
+    private readonly engine: IntentEngine,
+    private readonly limits: ConnectionLimits,
+    private readonly events: IntentConnectionEvents,
+    private readonly logger: Logger,
+  ) {
+    this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burstMessages, performance.now())
+    ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
+    ws.on('close', () => this.finish('normal'))
+    ws.on('error', (error) => this.logger.debug({ client: label, err: error.message }, 'intent socket error'))
+    if (grants.expiresAt !== undefined) this.closeAtExpiry(grants.expiresAt)
+  }
+
+  /** Closes with a code and reason, and cuts the socket if the client never answers. */
+  closeWith(code: number, reason: string, kind: ConnectionCloseKind): void {
+    if (this.closing) return
+    this.logger.info({ client: this.label, session: this.session, code, reason }, 'closing intent connection')
+    this.ws.close(code, closeReason(reason))
+    this.finish(kind)
+    setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs).unref()
+  }
+
+  private closeAtExpiry(expiresAt: number): void {
+    const delay = Math.min(Math.max(0, expiresAt - Date.now()), 0x7fffffff)
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() >= expiresAt) this.closeWith(CLOSE_UNAUTHORIZED, 'expired-token: token expired', 'expired')
+      else this.closeAtExpiry(expiresAt)
+    }, delay)
+    this.expiryTimer.unref()
+  }
+
+  private finish(kind: ConnectionCloseKind): void {
+    if (this.closing) return
+    this.closing = true
+    clearTimeout(this.expiryTimer)
+    this.events.onClosed(this, kind)
+  }
+
+  private answer(result: IntentResult): void {
+    this.events.onAnswered(this, result)
+    // An answer that finds the socket gone is not lost: the client resends and the engine's dedupe answers again.
+    if (this.closing) return
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.closeWith(CLOSE_TRY_AGAIN_LATER, `slow-reader: more than ${this.limits.maxBufferedBytes} bytes waiting to be sent`, 'slow-reader')
+      return
+    }
+    this.ws.send(encodeIntentResult(result))
+  }
+
+  private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
+    if (this.closing) return
+    if (!this.bucket.take(performance.now())) {
+      this.closeWith(CLOSE_POLICY_VIOLATION, `rate-limit: more than ${this.limits.messagesPerSecond} messages/s (burst ${this.limits.burstMessages})`, 'rate-limited')
+      return
+    }
+    if (!isBinary) {
+      this.closeWith(CLOSE_UNSUPPORTED_DATA, 'unsupported-data: text frames are not part of the protocol', 'malformed')
+      return
+    }
+    const bytes = Array.isArray(data) ? new Uint8Array(Buffer.concat(data)) : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    let intent
+    try {
+      intent = decodeIntent(bytes)
+    } catch (error) {
+      if (error instanceof RealmsyncError) {
+        this.closeWith(CLOSE_INVALID_PAYLOAD, error.message, 'malformed')
+        return
+      }
+      throw error
+    }
+    if (intent.player !== this.grants.player) {
+      this.events.onRefused(this)
+      this.answer({ type: 'reject', seq: intent.seq, reason: 'not-permitted', message: `this session acts for player '${this.grants.player}' only` })
+      return
+    }
+    this.engine.submit(this.session, intent).then(
+      (result) => this.answer(result),
+      (error: unknown) => {
+        this.logger.error({ client: this.label, err: error instanceof Error ? error.message : String(error) }, 'intent engine failed')
+        this.closeWith(CLOSE_INTERNAL_ERROR, 'internal-error: the intent could not be handled', 'normal')
+      },
+    )
+  }
+}
