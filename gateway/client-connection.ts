@@ -6,6 +6,7 @@ import { RealmsyncError, validateUpdate } from '../core/index.js'
 import { CLOSE_UNAUTHORIZED } from './auth.js'
 import { closeReason } from './close-reason.js'
 import type { DocumentRoom, RoomMember } from './document-room.js'
+import { admitFrame } from './frame-admission.js'
 import { TokenBucket } from './token-bucket.js'
 import { UnsupportedMessageError, decodeWsClientFrame, encodeAwarenessEntries, wsAwarenessFrame, wsPermissionDeniedFrame, wsSyncStep1Frame, wsSyncStep2Frame } from './y-websocket-frames.js'
 
@@ -51,7 +52,8 @@ export interface ConnectionEvents {
  * awareness origin of what the client changes, so fan-out skips it.
  */
 export class ClientConnection implements RoomMember {
-  private readonly bucket: TokenBucket
+  /** This connection's message-rate bucket. */
+  readonly bucket: TokenBucket
   private closing = false
   private expiryTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -62,7 +64,7 @@ export class ClientConnection implements RoomMember {
     private readonly room: DocumentRoom,
     /** Whether this client may write the document; otherwise it is read-only. */
     readonly writable: boolean,
-    private readonly limits: ConnectionLimits,
+    readonly limits: ConnectionLimits,
     private readonly events: ConnectionEvents,
     private readonly logger: Logger,
   ) {
@@ -123,15 +125,8 @@ export class ClientConnection implements RoomMember {
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (this.closing) return
-    if (!this.bucket.take(performance.now())) {
-      this.closeWith(CLOSE_POLICY_VIOLATION, `rate-limit: more than ${this.limits.messagesPerSecond} messages/s (burst ${this.limits.burstMessages})`, 'rate-limited')
-      return
-    }
-    if (!isBinary) {
-      this.closeWith(CLOSE_UNSUPPORTED_DATA, 'unsupported-data: text frames are not part of the protocol', 'malformed')
-      return
-    }
-    const bytes = Array.isArray(data) ? new Uint8Array(Buffer.concat(data)) : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    const bytes = admitFrame(this, data, isBinary, performance.now())
+    if (bytes === undefined) return
     try {
       this.handle(bytes)
     } catch (error) {

@@ -5,6 +5,7 @@ import type { IntentEngine } from '../resolvers/index.js'
 import { CLOSE_UNAUTHORIZED } from './auth.js'
 import { closeReason } from './close-reason.js'
 import type { Grants } from './permissions.js'
+import { admitFrame } from './frame-admission.js'
 import { TokenBucket } from './token-bucket.js'
 import {
   CLOSE_INTERNAL_ERROR,
@@ -56,7 +57,8 @@ export interface IntentConnectionEvents {
  * engine; the answer does not depend on world state, so a resend gets the same one.
  */
 export class IntentConnection {
-  private readonly bucket: TokenBucket
+  /** This connection's message-rate bucket. */
+  readonly bucket: TokenBucket
   private closing = false
   private expiryTimer: ReturnType<typeof setTimeout> | undefined
 
@@ -68,7 +70,7 @@ export class IntentConnection {
     /** The engine's session id: token subject plus the client's nonce. */
     readonly session: string,
     private readonly engine: IntentEngine,
-    private readonly limits: ConnectionLimits,
+    readonly limits: ConnectionLimits,
     private readonly events: IntentConnectionEvents,
     private readonly logger: Logger,
   ) {
@@ -117,15 +119,8 @@ export class IntentConnection {
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (this.closing) return
-    if (!this.bucket.take(performance.now())) {
-      this.closeWith(CLOSE_POLICY_VIOLATION, `rate-limit: more than ${this.limits.messagesPerSecond} messages/s (burst ${this.limits.burstMessages})`, 'rate-limited')
-      return
-    }
-    if (!isBinary) {
-      this.closeWith(CLOSE_UNSUPPORTED_DATA, 'unsupported-data: text frames are not part of the protocol', 'malformed')
-      return
-    }
-    const bytes = Array.isArray(data) ? new Uint8Array(Buffer.concat(data)) : data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    const bytes = admitFrame(this, data, isBinary, performance.now())
+    if (bytes === undefined) return
     let intent
     try {
       intent = decodeIntent(bytes)
