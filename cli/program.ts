@@ -3,6 +3,7 @@ import { RealmsyncError } from '../core/index.js'
 import type { CliIo } from './io.js'
 import { registerHistoryCommands } from './history-command.js'
 import { registerSimCommand } from './sim-command.js'
+import { registerDemoCommand } from './demo-command.js'
 import { registerServeCommand } from './serve-command.js'
 import { registerTokenCommand } from './token-command.js'
 
@@ -14,6 +15,7 @@ export const buildProgram = (io: CliIo): Command => {
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err })
   registerSimCommand(program, io)
+  registerDemoCommand(program, io)
   registerHistoryCommands(program, io)
   registerServeCommand(program, io)
   registerTokenCommand(program, io)

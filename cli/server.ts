@@ -6,7 +6,7 @@ import pino, { type Level, type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createRandom, createSystemClock } from '../core/index.js'
 import { Peer, registerPeerMetrics, type PeerOptions } from '../replication/index.js'
-import { defaultAuthenticate, startGateway, type Gateway, type KeySource } from '../gateway/index.js'
+import { defaultAuthenticate, startGateway, type Gateway, type IntentChannelOptions, type KeySource } from '../gateway/index.js'
 import { openSqliteStore, type SqliteDocumentStore, type SqliteStoreOptions } from '../storage/index.js'
 import {
   createLibp2pTransport,
@@ -54,7 +54,7 @@ export interface ServerOptions {
   /** Settings of the document store. */
   readonly store?: SqliteStoreOptions
   /** The client WebSocket gateway (y-websocket protocol, JWT auth); absent: no gateway. */
-  readonly gateway?: { readonly port: number; readonly host?: string; readonly key: KeySource }
+  readonly gateway?: { readonly port: number; readonly host?: string; readonly key: KeySource; readonly intents?: IntentChannelOptions }
   /** Further peer settings (anti-entropy interval, routing, ...). */
   readonly peer?: Partial<Omit<PeerOptions, 'id' | 'transport' | 'clock' | 'random' | 'store' | 'logger' | 'acceptDocument'>>
 }
@@ -197,7 +197,8 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
   let gatewayUrl: string | undefined
   if (options.gateway !== undefined) {
     const host = options.gateway.host ?? '127.0.0.1'
-    gateway = await startGateway({ peer, port: options.gateway.port, host, authenticate: defaultAuthenticate(options.gateway.key), logger })
+    const { intents } = options.gateway
+    gateway = await startGateway({ peer, port: options.gateway.port, host, authenticate: defaultAuthenticate(options.gateway.key), logger, ...(intents ? { intents } : {}) })
     gatewayUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${gateway.port}`
   }
   logger.info({ id: peer.id, transport: kind, addresses, metricsUrl, gatewayUrl, documents: peer.docNames().length, unreadable: unreadableDocs.length }, 'realmsync peer started')
