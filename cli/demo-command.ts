@@ -43,6 +43,8 @@ export interface DemoHandle {
 export const startDemo = async (options: DemoOptions, io: CliIo): Promise<DemoHandle> => {
   const authSecret = randomBytes(32).toString('base64url')
   const clock = createSystemClock()
+  // The engine needs the peer's world document, so it is made after the server; the gateway asks for it per connection.
+  let engineRef: IntentEngine | undefined
   const server = await startServer({
     listen: ['/ip4/127.0.0.1/tcp/0'],
     bootstrap: [],
@@ -50,13 +52,23 @@ export const startDemo = async (options: DemoOptions, io: CliIo): Promise<DemoHa
     admission: { clusterSecret: randomBytes(32).toString('base64url') },
     transport: 'ws',
     logLevel: 'warn',
-    gateway: { port: options.port, key: { kind: 'secret', secret: authSecret } },
+    gateway: {
+      port: options.port,
+      key: { kind: 'secret', secret: authSecret },
+      intents: {
+        engine: () => {
+          if (engineRef === undefined) throw new Error('the demo is still starting')
+          return engineRef
+        },
+      },
+    },
     peer: { router: { kind: 'latency' } },
   })
   const world = openWorldDoc(server.peer.openDoc(WORLD))
   for (let i = 0; i < ITEMS; i++) if (!world.hasItem(`loot-${i}`)) world.createItem(`loot-${i}`, i % 3 === 0 ? 'sword' : i % 3 === 1 ? 'shield' : 'potion')
   const journal = openIntentJournal(options.dataDir)
   const engine = await IntentEngine.start({ world, worldName: WORLD, clock, seed: options.seed, handlers: demoHandlers, journal })
+  engineRef = engine
   const token = await signDevToken({ player: 'visitor', read: ['world/*'], write: ['player/visitor/*'], ttlSeconds: 24 * 3600, secret: authSecret })
   const url = `${server.gatewayUrl}/${WORLD}`
   io.out(
@@ -65,6 +77,7 @@ export const startDemo = async (options: DemoOptions, io: CliIo): Promise<DemoHa
       `  world document: ${url}?token=${token}`,
       `  dev auth secret (REALMSYNC_AUTH_SECRET): ${authSecret}`,
       `  token for player "visitor": ${token}`,
+      `  intents (realmsync client): ${server.gatewayUrl}/.realmsync/intents?session=<nonce>&token=<token>`,
       `  ${options.bots} simulated players walking and picking up ${ITEMS} items; Ctrl-C stops`,
       '',
     ].join('\n'),

@@ -40,6 +40,15 @@ describe('realmsync demo', () => {
     })
     expect(first[0]).toBe(0)
     client.close()
+    // The realmsync client plays too: its intents go through the same engine as the bots'.
+    const { createRealmsyncClient } = await import('../../client/index.js')
+    type Ctor = Parameters<typeof createRealmsyncClient>[0]['WebSocket']
+    const player = createRealmsyncClient({ url: demo.server.gatewayUrl!, token: demo.token, WebSocket: WebSocket as unknown as Ctor, documents: ['world/demo'] })
+    expect(await player.send('move', { dx: 1, dy: 1 })).toMatchObject({ type: 'ack', result: { x: 1, y: 1 } })
+    expect(await player.send('move', { dx: 100, dy: 0 })).toMatchObject({ type: 'reject', reason: 'cheat-suspected' })
+    await player.whenSynced('world/demo')
+    expect(openWorldDoc(player.doc('world/demo')).listItems()).toHaveLength(20)
+    player.close()
     await new Promise((resolve) => setTimeout(resolve, 600))
     expect(demo.engine.stats.accepted).toBeGreaterThan(4)
     const world = openWorldDoc(demo.server.peer.getDoc('world/demo')!)
