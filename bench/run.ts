@@ -5,6 +5,7 @@ import { computeRatios, machineInfo, toMarkdownTable, type BenchRow } from './ha
 import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
 import { runGossipBench } from './gossip-bench.js'
+import { runClusterBench } from './cluster-bench.js'
 import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
@@ -23,6 +24,8 @@ const sections: Section[] = [
   { name: 'world', run: runWorldBench },
   { name: 'sim', run: runSimBench },
   { name: 'gossip', run: runGossipBench },
+  // Real processes on loopback: about 2 min 15 s (npx tsx bench/cluster-bench.ts for options).
+  { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
 ]
 

@@ -90,6 +90,8 @@ export class GossipRouter {
   private readonly peers = new Set<string>()
   private readonly estimators = new Map<string, RttEstimator>()
   private readonly outstanding = new Map<string, Outstanding>()
+  /** The last probe per peer that timed out, in case its answer is only late. */
+  private readonly lateProbes = new Map<string, Outstanding>()
   private readonly latency = new LatencyMap()
   private coordinate: NetworkCoordinate = initialCoordinate()
   private nonce = 0
@@ -127,6 +129,7 @@ export class GossipRouter {
   peerDown(peer: string): void {
     this.peers.delete(peer)
     this.outstanding.delete(peer)
+    this.lateProbes.delete(peer)
     for (const [doc, mesh] of this.meshes) this.meshes.set(doc, mesh.filter((member) => member !== peer))
     for (const byPeer of this.announced.values()) byPeer.delete(peer)
     // A reconnected peer may have lost what we told it: start its digests from scratch.
@@ -195,6 +198,14 @@ export class GossipRouter {
 
   /** A probe's answer arrived: one round-trip sample. */
   onPong(from: string, frame: PongFrame, now: Millis): void {
+    const late = this.lateProbes.get(from)
+    if (late !== undefined && late.nonce === frame.nonce) {
+      // Counted lost at its timeout, answered after all: late, not lost.
+      this.lateProbes.delete(from)
+      this.estimators.get(from)?.recovered()
+      this.stats.pingsLost--
+      return
+    }
     const waiting = this.outstanding.get(from)
     if (waiting === undefined || waiting.nonce !== frame.nonce) return
     this.outstanding.delete(from)
@@ -216,6 +227,7 @@ export class GossipRouter {
         if (now - waiting.sentAt < estimator.timeoutMs()) continue
         estimator.lost()
         this.stats.pingsLost++
+        this.lateProbes.set(peer, waiting)
       }
       this.ping(peer, now)
     }

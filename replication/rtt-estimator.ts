@@ -58,6 +58,19 @@ export class RttEstimator {
     this.record(true)
   }
 
+  /**
+   * A probe counted lost was answered after all, only late (a busy peer, a long pause): take the
+   * loss back, so an overloaded cluster is not mistaken for a lossy one.
+   */
+  recovered(): void {
+    const index = this.outcomes.lastIndexOf(true)
+    if (index === -1) return
+    this.outcomes[index] = false
+    this.lostInWindow--
+    this.lostInARow = 0
+    this.lossRate = this.lostInWindow / this.outcomes.length
+  }
+
   /** Probes counted in the current loss window. */
   get probes(): number {
     return this.outcomes.length

@@ -246,3 +246,19 @@ describe('router metrics', () => {
     for (const peer of peers) peer.close()
   })
 })
+
+describe('late probe answers', () => {
+  it('take a counted loss back', () => {
+    const e = new RttEstimator()
+    e.sample(10)
+    e.lost()
+    e.lost()
+    expect(e.lossRate).toBeCloseTo(2 / 3)
+    e.recovered()
+    expect(e.lossRate).toBeCloseTo(1 / 3)
+    expect(e.lostInARow).toBe(0)
+    e.recovered()
+    e.recovered()
+    expect(e.lossRate).toBe(0)
+  })
+})
