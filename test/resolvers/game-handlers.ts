@@ -1,8 +1,9 @@
 import type { WorldValue } from '../../core/index.js'
+import { demoHandlers } from '../../cli/demo-game.js'
 import { accept, refuse, type ActionHandler } from '../../resolvers/index.js'
 
 // A small game for engine and replay tests: spawn loot (kind drawn from the seeded random source),
-// pick it up, drop it, move. Every rule reads only world state, so a replay decides the same.
+// pick it up and drop it (the demo game's rules), move. Every rule reads only world state, so a replay decides the same.
 
 const KINDS = ['sword', 'shield', 'potion', 'gem'] as const
 
@@ -20,27 +21,9 @@ export const gameHandlers: Record<string, ActionHandler> = {
       return kind
     },
   },
-  pickup: {
-    validate: ({ world, intent }) => {
-      const item = world.getItem(itemOf(intent.payload))
-      if (item === undefined) return refuse('invalid-intent', 'no such item')
-      return item.holder.type === 'none' ? accept() : refuse('conflict', 'someone holds it')
-    },
-    apply: ({ world, intent }) => {
-      world.moveItem(itemOf(intent.payload), { type: 'player', id: intent.player }, { type: 'none' })
-      return true
-    },
-  },
-  drop: {
-    validate: ({ world, intent }) => {
-      const item = world.getItem(itemOf(intent.payload))
-      return item?.holder.type === 'player' && item.holder.id === intent.player ? accept() : refuse('not-permitted', 'you do not hold it')
-    },
-    apply: ({ world, intent }) => {
-      world.moveItem(itemOf(intent.payload), { type: 'none' })
-      return true
-    },
-  },
+  // Pickup and drop are the demo game's own rules: one copy of them.
+  pickup: demoHandlers.pickup!,
+  drop: demoHandlers.drop!,
   move: {
     apply: ({ world, intent, nowMs }) => {
       if (!world.hasEntity(intent.player)) world.createEntity(intent.player, 'player')
