@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { InvalidArgumentError, type Command } from 'commander'
 import { ROUTER_KINDS as ROUTERS, type RouterKind } from '../replication/index.js'
-import { BUILTIN_SCENARIOS, parseScenario, runScenario, type Scenario, type SimReport } from '../sim/index.js'
+import { BUILTIN_SCENARIOS, PROGRAM_SCENARIOS, parseScenario, runScenario, type Scenario, type SimReport } from '../sim/index.js'
 import type { CliIo } from './io.js'
 
 const parseInteger =
@@ -12,12 +12,14 @@ const parseInteger =
     return parsed
   }
 
+const scenarioNames = (): string[] => [...Object.keys(BUILTIN_SCENARIOS), ...Object.keys(PROGRAM_SCENARIOS)]
+
 /** Loads a built-in scenario by name, or a scenario JSON file by path. */
 export const loadScenario = (nameOrPath: string): Scenario => {
   const builtin = BUILTIN_SCENARIOS[nameOrPath]
   if (builtin) return builtin
   if (!nameOrPath.endsWith('.json')) {
-    throw new Error(`unknown scenario '${nameOrPath}': use one of ${Object.keys(BUILTIN_SCENARIOS).join(', ')}, or a path to a .json file`)
+    throw new Error(`unknown scenario '${nameOrPath}': use one of ${scenarioNames().join(', ')}, or a path to a .json file`)
   }
   let text: string
   try {
@@ -66,13 +68,20 @@ export const registerSimCommand = (program: Command, io: CliIo): void => {
   program
     .command('sim')
     .description('run a network-simulator scenario (built-in name or scenario.json) and print its report')
-    .argument('<scenario>', `built-in scenario (${Object.keys(BUILTIN_SCENARIOS).join(', ')}) or a .json file`)
+    .argument('<scenario>', `built-in scenario (${scenarioNames().join(', ')}) or a .json file`)
     .option('--seed <n>', 'random seed; the same seed reproduces the run exactly', parseInteger('--seed', 0, 2 ** 32 - 1), 1)
     .option('--peers <n>', 'number of peers (overrides the scenario)', parseInteger('--peers', 2, 500))
     .option('--router <kind>', `update routing: ${ROUTERS.join(' | ')}`, 'latency')
     .option('--json', 'print the report as JSON')
     .action((name: string, opts: { seed: number; peers?: number; router: string; json?: boolean }) => {
       if (!ROUTERS.includes(opts.router as RouterKind)) throw new Error(`--router must be one of ${ROUTERS.join(', ')}`)
+      const programScenario = PROGRAM_SCENARIOS[name]
+      if (programScenario) {
+        const report = programScenario.run({ seed: opts.seed, ...(opts.peers !== undefined ? { peers: opts.peers } : {}) })
+        io.out(opts.json ? `${JSON.stringify(report, null, 2)}\n` : programScenario.format(report))
+        if (!report.ok) process.exitCode = 2
+        return
+      }
       const scenario = loadScenario(name)
       const report = runScenario(scenario, {
         seed: opts.seed,

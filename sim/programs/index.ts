@@ -1,0 +1,3 @@
+// sim/programs/: built-in scenarios that drive their own workload and report (resolvers, anti-cheat, epochs).
+export * from './program-scenario.js'
+export * from './registry.js'
