@@ -136,6 +136,10 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
       writeCount(encoder, message.nonce, 'pong nonce')
       writeCoordinate(encoder, message.coordinate)
       break
+    case 'channel':
+      writeName(encoder, message.channel)
+      encoding.writeVarUint8Array(encoder, message.payload)
+      break
   }
   const frame = encoding.toUint8Array(encoder)
   const limit = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
@@ -250,6 +254,12 @@ export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): Wire
     case MESSAGE_TAGS.pong: {
       const nonce = readStrictUint(decoder, 'pong nonce')
       message = { type: 'pong', nonce, coordinate: readCoordinate(decoder) }
+      break
+    }
+    case MESSAGE_TAGS.channel: {
+      const channel = readStrictString(decoder, 'channel name', MAX_NAME_BYTES)
+      const payload = readStrictBytes(decoder, 'channel payload', limit)
+      message = { type: 'channel', channel, payload }
       break
     }
     default:

@@ -72,8 +72,20 @@ export interface PongFrame {
   readonly coordinate: NetworkCoordinate
 }
 
+/**
+ * An opaque message for a named application channel (resolver claims, signed decisions, epoch
+ * announcements): the peer hands the payload to whoever listens on the channel, which decodes it
+ * strictly itself.
+ */
+export interface ChannelFrame {
+  readonly type: 'channel'
+  /** Channel name, for example `resolvers/claims`. */
+  readonly channel: string
+  readonly payload: Uint8Array
+}
+
 /** Every message realmsync peers exchange. */
-export type WireMessage = SyncFrame | EphemeralFrame | GossipFrame | DigestFrame | PingFrame | PongFrame
+export type WireMessage = SyncFrame | EphemeralFrame | GossipFrame | DigestFrame | PingFrame | PongFrame | ChannelFrame
 
 /** The numeric tag of each message type on the wire. Never reuse a retired number. */
 export const MESSAGE_TAGS = {
@@ -83,4 +95,5 @@ export const MESSAGE_TAGS = {
   digest: 3,
   ping: 4,
   pong: 5,
+  channel: 6,
 } as const satisfies Record<WireMessage['type'], number>

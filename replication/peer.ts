@@ -75,7 +75,12 @@ export interface PeerStats extends SyncStats {
   ephemeralForwarded: number
   storeAppends: number
   storeFailures: number
+  /** Channel frames that arrived for a channel nobody here listens on. */
+  unheardChannelFrames: number
 }
+
+/** Hears one payload from a peer on an application channel; throwing counts the frame as malformed. */
+export type ChannelListener = (from: string, payload: Uint8Array) => void
 
 const silentLogger = (): Logger => pino({ level: 'silent' })
 
@@ -113,7 +118,9 @@ export class Peer {
     ephemeralForwarded: 0,
     storeAppends: 0,
     storeFailures: 0,
+    unheardChannelFrames: 0,
   }
+  private readonly channelListeners = new Map<string, ChannelListener>()
   private readonly store: DocumentStore | undefined
   private readonly hlc: HybridLogicalClock
   private pendingWrites = new Set<Promise<void>>()
@@ -333,7 +340,43 @@ export class Peer {
     }
     if (message.type === 'sync') this.dispatch({ type: 'frame', from, frame: message })
     else if (message.type === 'ephemeral') this.receiveEphemeral(from, message.entries)
+    else if (message.type === 'channel') this.receiveChannel(from, message.channel, message.payload)
     else this.dispatch({ type: 'message', from, message })
+  }
+
+  /**
+   * Listens on a named application channel (resolver claims, signed decisions, ...); one listener
+   * per channel. The payload is untrusted peer input: the listener decodes it strictly and drops what
+   * it cannot read. Returns a function that stops listening.
+   */
+  onChannel(channel: string, listener: ChannelListener): () => void {
+    if (this.channelListeners.has(channel)) throw new RealmsyncError('channel-taken', `channel '${channel}' already has a listener`)
+    this.channelListeners.set(channel, listener)
+    return () => {
+      if (this.channelListeners.get(channel) === listener) this.channelListeners.delete(channel)
+    }
+  }
+
+  /** Sends an opaque payload to one peer on a named channel; false when the link is down or the frame too large. */
+  sendChannel(to: string, channel: string, payload: Uint8Array): boolean {
+    if (this.closed) return false
+    return this.send(to, { type: 'channel', channel, payload })
+  }
+
+  private receiveChannel(from: EndpointId, channel: string, payload: Uint8Array): void {
+    const listener = this.channelListeners.get(channel)
+    if (!listener) {
+      // A peer on a newer version may speak channels this one does not: not malformed, just unheard.
+      this.counters.unheardChannelFrames++
+      return
+    }
+    try {
+      listener(from, payload)
+    } catch (error) {
+      // A listener that throws on bad input must not take the peer down with it.
+      this.counters.malformedFrames++
+      this.logger.warn({ from, channel, err: error instanceof Error ? error.message : String(error) }, 'channel frame refused')
+    }
   }
 
   private receiveEphemeral(from: EndpointId, entries: readonly EphemeralEntry[]): void {
@@ -421,7 +464,7 @@ export class Peer {
     }
   }
 
-  private send(to: EndpointId, message: WireMessage): void {
+  private send(to: EndpointId, message: WireMessage): boolean {
     let frame: Uint8Array
     try {
       frame = encodeFrame(message, { maxFrameBytes: this.maxFrameBytes })
@@ -430,13 +473,14 @@ export class Peer {
       // the document has outgrown its bound (document epochs keep it small).
       this.counters.droppedSends++
       this.logger.error({ to, err: error instanceof Error ? error.message : String(error) }, 'frame not sent')
-      return
+      return false
     }
     if (this.transport.send(to, frame)) {
       this.counters.framesSent++
       this.counters.bytesSent += frame.length
-    } else {
-      this.counters.droppedSends++
+      return true
     }
+    this.counters.droppedSends++
+    return false
   }
 }

@@ -32,6 +32,7 @@ const ephemeralValue: fc.Arbitrary<EphemeralValue> = fc.letrec<{ value: Ephemera
   ),
 })).value
 const message: fc.Arbitrary<WireMessage> = fc.oneof(
+  fc.record({ type: fc.constant('channel' as const), channel: fc.string({ minLength: 1, maxLength: 40 }), payload: fc.uint8Array({ maxLength: 200 }) }),
   fc.record({ type: fc.constant('sync' as const), doc: fc.string({ minLength: 1, maxLength: 60 }), payload: fc.uint8Array({ maxLength: 200 }) }),
   fc.record({
     type: fc.constant('ephemeral' as const),

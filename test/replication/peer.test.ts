@@ -35,6 +35,33 @@ describe('Peer', () => {
     expect(peers[1]!.connectedPeers().sort()).toEqual(['p0', 'p2'])
   })
 
+  it('carries application channel payloads to the one listener of the channel and survives a throwing listener', async () => {
+    const { network, clock, peers } = makeCluster(2)
+    network.connectAll()
+    await clock.advance(10)
+    const heard: Array<[string, number[]]> = []
+    const stop = peers[1]!.onChannel('resolvers/claims', (from, payload) => {
+      if (payload[0] === 255) throw new Error('bad claim')
+      heard.push([from, [...payload]])
+    })
+    expect(() => peers[1]!.onChannel('resolvers/claims', () => {})).toThrow(/already has a listener/)
+    expect(peers[0]!.sendChannel('p1', 'resolvers/claims', new Uint8Array([1, 2]))).toBe(true)
+    expect(peers[0]!.sendChannel('p1', 'nobody/listens', new Uint8Array([3]))).toBe(true)
+    expect(peers[0]!.sendChannel('p1', 'resolvers/claims', new Uint8Array([255]))).toBe(true)
+    expect(peers[0]!.sendChannel('p9', 'resolvers/claims', new Uint8Array([4]))).toBe(false)
+    await clock.advance(10)
+    expect(heard).toEqual([['p0', [1, 2]]])
+    expect(peers[1]!.stats().unheardChannelFrames).toBe(1)
+    expect(peers[1]!.stats().malformedFrames).toBe(1)
+    stop()
+    peers[0]!.sendChannel('p1', 'resolvers/claims', new Uint8Array([5]))
+    await clock.advance(10)
+    expect(heard).toHaveLength(1)
+    expect(peers[1]!.stats().unheardChannelFrames).toBe(2)
+    peers[0]!.close()
+    expect(peers[0]!.sendChannel('p1', 'resolvers/claims', new Uint8Array([6]))).toBe(false)
+  })
+
   it('forwards along a line topology (flooding) and catches up a late joiner', async () => {
     const { network, clock, peers } = makeCluster(4)
     network.connect('p0', 'p1')
