@@ -56,6 +56,8 @@ interface PendingPull {
 }
 
 const SEEN_LIMIT = 65_536
+// Late probes remembered per peer: as many as the default loss window, beyond which a loss no longer counts anyway.
+const MAX_LATE_PROBES = 20
 
 /** Adds a key to a bounded insertion-ordered set (the oldest falls out); false if it was there. */
 const remember = (set: Set<string>, key: string): boolean => {
@@ -91,7 +93,8 @@ export class GossipRouter {
   private readonly estimators = new Map<string, RttEstimator>()
   private readonly outstanding = new Map<string, Outstanding>()
   /** The last probe per peer that timed out, in case its answer is only late. */
-  private readonly lateProbes = new Map<string, Outstanding>()
+  /** Nonces of probes counted lost but possibly only late, per peer (bounded by the loss window). */
+  private readonly lateProbes = new Map<string, Outstanding[]>()
   private readonly latency = new LatencyMap()
   private coordinate: NetworkCoordinate = initialCoordinate()
   private nonce = 0
@@ -199,10 +202,16 @@ export class GossipRouter {
   /** A probe's answer arrived: one round-trip sample. */
   onPong(from: string, frame: PongFrame, now: Millis): void {
     const late = this.lateProbes.get(from)
-    if (late !== undefined && late.nonce === frame.nonce) {
-      // Counted lost at its timeout, answered after all: late, not lost.
-      this.lateProbes.delete(from)
-      this.estimators.get(from)?.recovered()
+    const lateIndex = late === undefined ? -1 : late.findIndex((probe) => probe.nonce === frame.nonce)
+    if (late !== undefined && lateIndex !== -1) {
+      // Counted lost at its timeout, answered after all: late, not lost. A stalled peer may owe
+      // several in a row; each one answered takes its own loss back, and its round trip is a true
+      // sample, so a link whose latency spiked looks slow (and the trees move off it) rather than lossy.
+      const probe = late[lateIndex] as Outstanding
+      late.splice(lateIndex, 1)
+      const estimator = this.estimators.get(from)
+      estimator?.recovered()
+      estimator?.sample(now - probe.sentAt)
       this.stats.pingsLost--
       return
     }
@@ -227,7 +236,10 @@ export class GossipRouter {
         if (now - waiting.sentAt < estimator.timeoutMs()) continue
         estimator.lost()
         this.stats.pingsLost++
-        this.lateProbes.set(peer, waiting)
+        const late = this.lateProbes.get(peer) ?? []
+        late.push(waiting)
+        if (late.length > MAX_LATE_PROBES) late.shift()
+        this.lateProbes.set(peer, late)
       }
       this.ping(peer, now)
     }

@@ -154,7 +154,7 @@ export class Peer {
       maxUpdateBytes: this.maxFrameBytes,
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
       ...(accept ? { acceptDocument: (doc: string, from: string) => Buffer.byteLength(doc) <= MAX_NAME_BYTES && accept(doc, from) } : {}),
-      ...(options.router !== undefined ? { router: resolveRouterSettings(options.router) } : {}),
+      ...(options.router !== undefined ? { router: resolveRouterSettings(options.router, { reliable: options.transport.reliable === true }) } : {}),
       lanes: resolveLaneSettings(options.lanes),
       now: () => this.clock.now(),
       onDelivered: (doc, origin, delayMs) => {

@@ -27,15 +27,25 @@ export interface RouterSettings {
   readonly digestLingerRounds: number
   /** How long a peer that saw a digest naming updates it lacks waits for them before pulling. Default 5 ms. */
   readonly graftTimeoutMs: Millis
-  /** Trees per update: a number, or `adaptive` (1 without loss; 2, 3 or 4 as probes show 1%, 5%, 10% loss). Default `adaptive`. */
+  /** Trees per update: a number, or `adaptive` (1 without loss; 2, 3 or 4 as probes show 1%, 5%, 10% loss). Default `adaptive`, or 1 over a reliable transport. */
   readonly redundancy: number | 'adaptive'
 }
 
 /** Partial settings as users pass them. */
 export type RouterOptions = Partial<RouterSettings> & { readonly kind: RouterKind }
 
+/** What the transport underneath promises, which changes some defaults. */
+export interface TransportTraits {
+  /**
+   * Frames arrive in order or the connection drops (TCP, WebSocket, libp2p streams). Redundant
+   * trees then default to one: an unanswered probe there means a busy peer, not a lost frame, and
+   * extra copies would only deepen the overload.
+   */
+  readonly reliable?: boolean
+}
+
 /** Fills in defaults and checks ranges (a bad setting is a programming error: RangeError). */
-export const resolveRouterSettings = (options: RouterOptions): RouterSettings => {
+export const resolveRouterSettings = (options: RouterOptions, traits: TransportTraits = {}): RouterSettings => {
   const d = options.d ?? 6
   const settings: RouterSettings = {
     kind: options.kind,
@@ -48,7 +58,7 @@ export const resolveRouterSettings = (options: RouterOptions): RouterSettings =>
     lazyFanout: options.lazyFanout ?? 4,
     digestLingerRounds: options.digestLingerRounds ?? 5,
     graftTimeoutMs: options.graftTimeoutMs ?? 5,
-    redundancy: options.redundancy ?? 'adaptive',
+    redundancy: options.redundancy ?? (traits.reliable === true ? 1 : 'adaptive'),
   }
   if (!ROUTER_KINDS.includes(settings.kind)) throw new RangeError(`unknown router '${String(settings.kind)}': use ${ROUTER_KINDS.join(', ')}`)
   for (const key of ['d', 'dLow', 'dHigh', 'rootFanout', 'lazyFanout'] as const) {

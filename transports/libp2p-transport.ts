@@ -49,6 +49,8 @@ export interface Libp2pTransportOptions {
 export class Libp2pTransport implements Transport {
   /** This peer's libp2p peer id, also its endpoint id. */
   readonly id: EndpointId
+  /** Streams over TCP: in order or not at all. */
+  readonly reliable = true
   /** Counters. */
   readonly stats: TransportStats = createTransportStats()
   private readonly table: LinkTable

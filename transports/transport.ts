@@ -19,6 +19,11 @@ export interface TransportHandlers {
 export interface Transport {
   /** This endpoint's id. */
   readonly id: EndpointId
+  /**
+   * True when frames to a connected endpoint arrive in order or the connection drops (TCP,
+   * WebSocket, libp2p streams): nothing is lost silently, so routers need no redundant copies.
+   */
+  readonly reliable?: boolean
   /** Registers the owner's handlers; there is one owner, so a second call replaces the first. */
   listen(handlers: TransportHandlers): void
   /** Sends one frame to a connected endpoint. Returns false if it was dropped (not connected, closed). */

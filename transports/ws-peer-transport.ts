@@ -51,6 +51,8 @@ const toBytes = (data: RawData): Uint8Array => {
 export class WsPeerTransport implements Transport {
   /** This peer's id (the libp2p-style peer id of its key). */
   readonly id: EndpointId
+  /** Streams over TCP: in order or not at all. */
+  readonly reliable = true
   /** Counters. */
   readonly stats: TransportStats = createTransportStats()
   private readonly table: LinkTable

@@ -262,3 +262,32 @@ describe('late probe answers', () => {
     expect(e.lossRate).toBe(0)
   })
 })
+
+describe('a stalled peer', () => {
+  it('is not taken for a lossy one: every late answer takes its own counted loss back', () => {
+    const scheduler = new SimScheduler()
+    const network = new SimNetwork(scheduler, createRandom(1), uniformLatencyMatrix(2, 5), { jitterMs: 0, loss: 0, duplicate: 0, reorder: false })
+    const peers = [0, 1].map(
+      (i) => new Peer({ id: `p${i}`, transport: network.endpoint(`p${i}`, i), clock: scheduler, random: createRandom(i + 1), router: { kind: 'latency', pingIntervalMs: 100 } }),
+    )
+    for (const peer of peers) peer.start()
+    network.connectAll()
+    scheduler.runUntil(1_000)
+    // Answers take 1.2 s for a while, like a peer whose event loop is stuck: several probes in a
+    // row time out before the first answer comes back.
+    network.spike('p0', 'p1', 600, 1_600)
+    scheduler.runUntil(1_500)
+    expect(peers[0]!.router!.stats.pingsLost).toBeGreaterThanOrEqual(2)
+    scheduler.runUntil(5_000)
+    expect(peers[0]!.router!.stats.pingsLost).toBe(0)
+    for (const peer of peers) peer.close()
+  })
+})
+
+describe('router defaults over a reliable transport', () => {
+  it('send one tree: lost probes there mean slowness, not loss', () => {
+    expect(resolveRouterSettings({ kind: 'latency' }, { reliable: true }).redundancy).toBe(1)
+    expect(resolveRouterSettings({ kind: 'latency', redundancy: 'adaptive' }, { reliable: true }).redundancy).toBe('adaptive')
+    expect(resolveRouterSettings({ kind: 'latency' }, { reliable: false }).redundancy).toBe('adaptive')
+  })
+})
