@@ -3,7 +3,7 @@ import { cheatersScenario } from './cheaters.js'
 
 // Each program scenario registers here, one line each, so the CLI and benches find them by name.
 const programs: ReadonlyArray<ProgramScenario> = [
-  cheatersScenario as unknown as ProgramScenario,
+  cheatersScenario,
 ]
 
 /** Built-in program scenarios by name (pickup-race, trade-storm, cheaters, churn, ...). */
