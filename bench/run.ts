@@ -9,6 +9,7 @@ import { runClusterBench } from './cluster-bench.js'
 import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
+import { runValidationBench } from './validation-bench.js'
 
 /** A benchmark section: a name and a function that measures and returns rows. */
 interface Section {
@@ -27,6 +28,7 @@ const sections: Section[] = [
   // Real processes on loopback: about 2 min 15 s (npx tsx bench/cluster-bench.ts for options).
   { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
+  { name: 'validation', run: runValidationBench },
 ]
 
 const main = async (): Promise<void> => {

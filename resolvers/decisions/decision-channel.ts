@@ -1,0 +1,88 @@
+import type { Clock, Intent, TimerHandle, WorldValue } from '../../core/index.js'
+import type { Peer } from '../../replication/index.js'
+import type { SignedAttestation, SignedDecision } from './decision.js'
+import type { DecisionCommand, DecisionCore, QuarantineRecord } from './decision-core.js'
+
+/** The application channel decisions travel on. */
+export const DECISIONS_CHANNEL = 'resolvers/decisions'
+
+/** How one of this peer's decisions ended. */
+export type DecisionSettlement =
+  | { readonly status: 'confirmed'; readonly decision: SignedDecision; readonly attestations: readonly SignedAttestation[] }
+  | { readonly status: 'rejected'; readonly reason: string; readonly by: string; readonly message?: string }
+
+/** Settings of `bindDecisions`. */
+export interface DecisionChannelOptions {
+  readonly peer: Peer
+  readonly core: DecisionCore
+  /** Drives timeouts of pending decisions. */
+  readonly clock: Clock
+  /** How often pending decisions are checked for timeout. Default 250 ms. */
+  readonly expiryIntervalMs?: number
+  /** Told of every peer this one quarantines, with the evidence. */
+  readonly onQuarantine?: (record: QuarantineRecord) => void
+  /** Told of every dropped incoming message (for metrics and logs). */
+  readonly onDropped?: (from: string, reason: string, message: string) => void
+}
+
+/** A decision core bound to a peer's `resolvers/decisions` channel. */
+export interface DecisionChannel {
+  /** Decides, signs and sends for re-validation; resolves when k peers attested or one rejected. */
+  decide(kind: string, intent: Intent, preState: WorldValue): Promise<DecisionSettlement>
+  /** Stops listening and cancels the expiry timer; pending decisions are rejected as `closed`. */
+  close(): void
+}
+
+/**
+ * The thin driver of a `DecisionCore` over a `Peer`: channel payloads go into `receive`, `send`
+ * commands go out with `sendChannel`, and the core's outcomes settle the promises `decide` returned.
+ */
+export const bindDecisions = (options: DecisionChannelOptions): DecisionChannel => {
+  const { peer, core, clock } = options
+  const waiting = new Map<string, (settlement: DecisionSettlement) => void>()
+  const interval = options.expiryIntervalMs ?? 250
+  let timer: TimerHandle | undefined
+  let closed = false
+
+  const run = (commands: readonly DecisionCommand[]): void => {
+    for (const command of commands) {
+      if (command.type === 'send') peer.sendChannel(command.to, DECISIONS_CHANNEL, command.payload)
+      else if (command.type === 'confirmed') settle(command.decision.decision.id, { status: 'confirmed', decision: command.decision, attestations: command.attestations })
+      else if (command.type === 'rejected') settle(command.decision.id, { status: 'rejected', reason: command.reason, by: command.by })
+      else if (command.type === 'quarantined') options.onQuarantine?.(command.record)
+      else options.onDropped?.(command.from, command.reason, command.message)
+    }
+  }
+  const settle = (id: string, settlement: DecisionSettlement): void => {
+    const resolve = waiting.get(id)
+    waiting.delete(id)
+    resolve?.(settlement)
+  }
+  const tick = (): void => {
+    timer = undefined
+    if (closed) return
+    run(core.expire())
+    timer = clock.setTimer(interval, tick)
+  }
+  const stop = peer.onChannel(DECISIONS_CHANNEL, (from, payload) => run(core.receive(from, payload)))
+  timer = clock.setTimer(interval, tick)
+  const connected = (): Set<string> => new Set(peer.connectedPeers())
+
+  return {
+    decide: (kind, intent, preState) => {
+      if (closed) return Promise.resolve({ status: 'rejected', reason: 'closed', by: peer.id })
+      const live = connected()
+      const result = core.decide(kind, intent, preState, (candidate) => live.has(candidate))
+      if (!result.ok) return Promise.resolve({ status: 'rejected', reason: result.reason, by: peer.id, message: result.message })
+      const settled = new Promise<DecisionSettlement>((resolve) => waiting.set(result.decision.decision.id, resolve))
+      run(result.commands)
+      return settled
+    },
+    close: () => {
+      closed = true
+      stop()
+      if (timer !== undefined) clock.cancelTimer(timer)
+      for (const id of [...waiting.keys()]) settle(id, { status: 'rejected', reason: 'closed', by: peer.id })
+    },
+  }
+}
