@@ -1,0 +1,94 @@
+import { RealmsyncError } from '../../core/index.js'
+
+/**
+ * The set of peers that may own resources, numbered by epoch. A view changes only by an explicit
+ * `install` (an operator, a majority decision), never because a peer stopped answering: if liveness
+ * moved ownership, both sides of a partition would each find an owner on their side and grant the
+ * same item twice. Liveness decides only whether the owner is reachable right now.
+ */
+export interface MembershipView {
+  readonly epoch: number
+  /** Member peer ids; order does not matter. */
+  readonly members: readonly string[]
+}
+
+/** Maps a resource id to the member that owns it under a view; must be deterministic so every peer agrees. */
+export type OwnershipFunction = (resource: string, view: MembershipView) => string
+
+/** A membership view is empty or not newer than the installed one. */
+export class InvalidMembershipViewError extends RealmsyncError {
+  constructor(detail: string) {
+    super('invalid-membership-view', `membership view refused: ${detail}`)
+  }
+}
+
+// 64-bit FNV-1a over UTF-16 code units, in two 32-bit halves: fast, stable across machines and
+// well enough spread for rendezvous scores (no adversary chooses our peer ids).
+const score = (member: string, resource: string): bigint => {
+  let h = 0xcbf29ce484222325n
+  const text = `${member}\u0000${resource}`
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i))
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  // A final avalanche (splitmix64's mixer): FNV alone leaves nearby ids with correlated high bits.
+  h ^= h >> 30n
+  h = (h * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn
+  h ^= h >> 27n
+  h = (h * 0x94d049bb133111ebn) & 0xffffffffffffffffn
+  return h ^ (h >> 31n)
+}
+
+/**
+ * Rendezvous (highest random weight) hashing: the member with the highest score for the resource
+ * owns it. Adding or removing one member moves only the resources that member wins or held.
+ */
+export const rendezvousOwner: OwnershipFunction = (resource, view) => {
+  let best: string | undefined
+  let bestScore = -1n
+  for (const member of view.members) {
+    const s = score(member, resource)
+    if (s > bestScore || (s === bestScore && best !== undefined && member < best)) {
+      best = member
+      bestScore = s
+    }
+  }
+  if (best === undefined) throw new InvalidMembershipViewError('no members')
+  return best
+}
+
+/** The installed membership view of one peer and the ownership function over it. */
+export class Membership {
+  private current: MembershipView
+
+  constructor(
+    view: MembershipView,
+    /** Default: `rendezvousOwner`. */
+    readonly ownerOf: OwnershipFunction = rendezvousOwner,
+  ) {
+    Membership.check(view)
+    this.current = { epoch: view.epoch, members: [...new Set(view.members)].sort() }
+  }
+
+  /** The installed view. */
+  get view(): MembershipView {
+    return this.current
+  }
+
+  /** The owner of a resource under the installed view. */
+  owner(resource: string): string {
+    return this.ownerOf(resource, this.current)
+  }
+
+  /** Installs a newer view; an older or equal epoch is refused, so a delayed announcement cannot roll ownership back. */
+  install(view: MembershipView): void {
+    Membership.check(view)
+    if (view.epoch <= this.current.epoch) throw new InvalidMembershipViewError(`epoch ${view.epoch} is not newer than ${this.current.epoch}`)
+    this.current = { epoch: view.epoch, members: [...new Set(view.members)].sort() }
+  }
+
+  private static check(view: MembershipView): void {
+    if (!Number.isSafeInteger(view.epoch) || view.epoch < 0) throw new InvalidMembershipViewError(`epoch ${view.epoch} is not a non-negative integer`)
+    if (view.members.length === 0) throw new InvalidMembershipViewError('no members')
+  }
+}
