@@ -28,7 +28,7 @@ export const itemState = (world: WorldDoc, item: string): WorldValue => {
 
 const singleItem = (intent: Intent): string | undefined => stringField(intent.payload, 'item')
 
-/** Item pickup: exactly one winner. The item must lie on the ground (held by nobody); the first claim in HLC order takes it. */
+/** Item pickup: exactly one winner. The item must lie on the ground (held by nobody); the first claim in HLC order takes it. The ack carries `{ item, version }`. */
 export const pickupResolver = (action = 'pickup'): ActionResolver => ({
   action,
   kind: 'exclusive',
@@ -41,8 +41,9 @@ export const pickupResolver = (action = 'pickup'): ActionResolver => ({
     return item === undefined ? refuse('invalid-intent', 'payload.item must name an item') : checkFree(world, item)
   },
   apply: ({ world, intent }) => {
-    world.moveItemVersioned(singleItem(intent) as string, { type: 'player', id: intent.player }, { type: 'none' })
-    return true
+    const item = singleItem(intent) as string
+    world.moveItemVersioned(item, { type: 'player', id: intent.player }, { type: 'none' })
+    return { item, version: world.itemVersion(item) }
   },
   versionOf: ({ world, intent }) => {
     const item = singleItem(intent)
@@ -76,8 +77,9 @@ export const dropResolver = (action = 'drop'): ActionResolver => ({
     return item === undefined ? refuse('invalid-intent', 'payload.item must name an item') : checkHeldBy(world, item, intent.player)
   },
   apply: ({ world, intent }) => {
-    world.moveItemVersioned(singleItem(intent) as string, { type: 'none' }, { type: 'player', id: intent.player })
-    return true
+    const item = singleItem(intent) as string
+    world.moveItemVersioned(item, { type: 'none' }, { type: 'player', id: intent.player })
+    return { item, version: world.itemVersion(item) }
   },
   versionOf: ({ world, intent }) => {
     const item = singleItem(intent)

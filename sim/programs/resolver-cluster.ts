@@ -45,8 +45,11 @@ export interface ResolverClusterOptions {
   readonly latency?: LatencyMatrix
   /** Settlement timing. */
   readonly settlement?: ResolverGateOptions['settlement']
-  /** Ownership function. Default rendezvous hashing. */
-  readonly ownerOf?: OwnershipFunction
+  /**
+   * Ownership function per peer. Default rendezvous hashing everywhere. (Giving peers different
+   * functions breaks the single-owner rule on purpose: tests use it to show the checkers catch it.)
+   */
+  readonly ownershipFor?: (peer: string) => OwnershipFunction
   /** Anti-entropy interval of the peers. Default 200 ms. */
   readonly antiEntropyIntervalMs?: number
 }
@@ -88,7 +91,7 @@ export const createResolverCluster = (options: ResolverClusterOptions): Resolver
       .register(damageResolver({ peer: id }))
       .register(healResolver({ peer: id }))
     const engine = IntentEngine.createUnjournaled({ world, worldName: 'sim', clock: scheduler, seed: options.seed + index, handlers: registry.handlers() })
-    const membership = new Membership({ epoch: 1, members: ids }, options.ownerOf)
+    const membership = new Membership({ epoch: 1, members: ids }, options.ownershipFor?.(id))
     const gate = new ResolverGate({ link: peer, world, engine, registry, membership, clock: scheduler, ...(options.settlement ? { settlement: options.settlement } : {}) })
     peer.start()
     return { id, peer, world, engine, gate }
