@@ -22,21 +22,18 @@ export class InvalidMembershipViewError extends RealmsyncError {
   }
 }
 
-// 64-bit FNV-1a over UTF-16 code units, in two 32-bit halves: fast, stable across machines and
-// well enough spread for rendezvous scores (no adversary chooses our peer ids).
-const score = (member: string, resource: string): bigint => {
-  let h = 0xcbf29ce484222325n
+// FNV-1a over UTF-16 code units with murmur3's final mix: fast, stable across machines and well
+// enough spread for rendezvous scores (no adversary chooses our peer ids). 32 bits suffice: a tie
+// between two members is broken by id below.
+const score = (member: string, resource: string): number => {
+  let h = 0x811c9dc5
   const text = `${member}\u0000${resource}`
-  for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i))
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
-  }
-  // A final avalanche (splitmix64's mixer): FNV alone leaves nearby ids with correlated high bits.
-  h ^= h >> 30n
-  h = (h * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn
-  h ^= h >> 27n
-  h = (h * 0x94d049bb133111ebn) & 0xffffffffffffffffn
-  return h ^ (h >> 31n)
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
 }
 
 /**
@@ -45,7 +42,7 @@ const score = (member: string, resource: string): bigint => {
  */
 export const rendezvousOwner: OwnershipFunction = (resource, view) => {
   let best: string | undefined
-  let bestScore = -1n
+  let bestScore = -1
   for (const member of view.members) {
     const s = score(member, resource)
     if (s > bestScore || (s === bestScore && best !== undefined && member < best)) {

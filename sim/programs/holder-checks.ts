@@ -34,11 +34,17 @@ export class HolderWatch {
   readonly breaks: string[] = []
   /** Moments a replica showed an item without a holder while a lost update was being repaired. */
   transientGaps = 0
-  private readonly holderAt = new Map<string, string>()
+  private readonly holderAtVersion = new Map<string, string>()
   private readonly stops: Array<() => void> = []
 
   constructor(private readonly cluster: ResolverCluster) {
     for (const node of cluster.nodes) this.stops.push(node.world.observe((change) => this.check(node.id, node.world, change)))
+    this.sweep()
+  }
+
+  /** The holder key an item had at a version, as any replica saw it (every version is seen by its writer). */
+  holderAt(item: string, version: number): string | undefined {
+    return this.holderAtVersion.get(`${item}#${version}`)
   }
 
   /** Checks every item on every replica once more (at the end of a run). */
@@ -56,7 +62,9 @@ export class HolderWatch {
 
   private check(replica: string, world: WorldDoc, change: WorldChange): void {
     if (change.items.size === 0) return
-    const gaps = new Set(world.checkSingleHolder().map((violation) => violation.item))
+    // A full audit only when a changed item reads as held by nobody: a missing holder reads that way.
+    const suspect = [...change.items].some((item) => world.getItem(item)?.holder.type === 'none')
+    const gaps = suspect ? new Set(world.checkSingleHolder().map((violation) => violation.item)) : new Set<string>()
     for (const item of change.items) this.record(replica, world, item, gaps)
   }
 
@@ -69,8 +77,8 @@ export class HolderWatch {
     }
     const key = `${item}#${world.itemVersion(item)}`
     const holder = holderKey(found.holder)
-    const seen = this.holderAt.get(key)
-    if (seen === undefined) this.holderAt.set(key, holder)
+    const seen = this.holderAtVersion.get(key)
+    if (seen === undefined) this.holderAtVersion.set(key, holder)
     else if (seen !== holder) this.breaks.push(`${replica}: ${key} is held by ${holder}, but was held by ${seen} at the same version`)
   }
 }
