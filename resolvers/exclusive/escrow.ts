@@ -88,8 +88,8 @@ export const transferEscrow = (world: WorldDoc, stock: string, from: string, to:
 
 /**
  * What a peer short of share should ask for, and from whom: the peer that (as this replica sees it)
- * has the most, for half its surplus over this peer's, at least `need`... capped by what it has.
- * Undefined when nobody has anything to give.
+ * has the most, for half its surplus over this peer's or `need`, whichever is more, capped by what
+ * it has. Undefined when nobody has anything to give.
  */
 export const planRebalance = (world: WorldDoc, stock: string, self: string, need: number): { from: string; amount: number } | undefined => {
   const { available } = escrowTotals(world, stock)

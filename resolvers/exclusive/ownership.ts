@@ -1,4 +1,4 @@
-import { RealmsyncError } from '../../core/index.js'
+import { RealmsyncError, type Millis } from '../../core/index.js'
 
 /**
  * The set of peers that may own resources, numbered by epoch. A view changes only by an explicit
@@ -57,6 +57,8 @@ export const rendezvousOwner: OwnershipFunction = (resource, view) => {
 /** The installed membership view of one peer and the ownership function over it. */
 export class Membership {
   private current: MembershipView
+  private previousView: MembershipView | undefined
+  private installedAt: Millis = 0
 
   constructor(
     view: MembershipView,
@@ -77,11 +79,22 @@ export class Membership {
     return this.ownerOf(resource, this.current)
   }
 
-  /** Installs a newer view; an older or equal epoch is refused, so a delayed announcement cannot roll ownership back. */
-  install(view: MembershipView): void {
+  /**
+   * Installs a newer view at time `atMs` (the injected clock's); an older or equal epoch is refused,
+   * so a delayed announcement cannot roll ownership back. The view before it is kept, so settlement
+   * can hold back resources whose owner changed until the handover window has passed.
+   */
+  install(view: MembershipView, atMs: Millis = 0): void {
     Membership.check(view)
     if (view.epoch <= this.current.epoch) throw new InvalidMembershipViewError(`epoch ${view.epoch} is not newer than ${this.current.epoch}`)
+    this.previousView = this.current
+    this.installedAt = atMs
     this.current = { epoch: view.epoch, members: [...new Set(view.members)].sort() }
+  }
+
+  /** When the current view was installed, and the owner of a resource under the view before it (undefined for the first view). */
+  previousOwner(resource: string): { readonly owner: string; readonly since: Millis } | undefined {
+    return this.previousView === undefined ? undefined : { owner: this.ownerOf(resource, this.previousView), since: this.installedAt }
   }
 
   private static check(view: MembershipView): void {

@@ -30,7 +30,7 @@ export interface ResolverGateOptions {
   /** Injected time: HLC stamps and settlement timers. */
   readonly clock: Clock
   /** Settlement timing (window, lag bound, retries, timeouts). */
-  readonly settlement?: Pick<SettlementOptions, 'windowMs' | 'maxLagMs' | 'retryMs' | 'claimTimeoutMs' | 'prepareTimeoutMs' | 'rememberedOutcomes'>
+  readonly settlement?: Pick<SettlementOptions, 'windowMs' | 'maxLagMs' | 'retryMs' | 'claimTimeoutMs' | 'prepareTimeoutMs' | 'rememberedOutcomes' | 'handoverMs'>
   /** Answers remembered per gate so a resent exclusive intent gets its first answer. Default 4096. */
   readonly rememberedAnswers?: number
   readonly logger?: Logger

@@ -28,6 +28,11 @@ export interface SettlementOptions {
   readonly prepareTimeoutMs?: Millis
   /** Outcomes remembered for resent claims. Default 10 000. */
   readonly rememberedOutcomes?: number
+  /**
+   * After a new membership view is installed, how long a new owner refuses claims on resources it
+   * took over, so the previous owner's last grants reach it by replication first. Default 2000 ms.
+   */
+  readonly handoverMs?: Millis
 }
 
 /** The world side of settlement, carried out by the binding. */
@@ -133,6 +138,7 @@ export class SettlementCore {
   private readonly claimTimeoutMs: Millis
   private readonly prepareTimeoutMs: Millis
   private readonly rememberedOutcomes: number
+  private readonly handoverMs: Millis
   /** Origin: claims sent to an owner and not yet answered. */
   private readonly pending = new Map<string, Pending>()
   /** Owner: claims waiting for the window to close. */
@@ -158,6 +164,7 @@ export class SettlementCore {
     this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 2000
     this.rememberedOutcomes = options.rememberedOutcomes ?? 10_000
+    this.handoverMs = options.handoverMs ?? 2000
   }
 
   /** Claims this peer sent to an owner and has no outcome for yet: what a client shows as pending. */
@@ -347,6 +354,12 @@ export class SettlementCore {
         this.settle(claim, this.refusal(claim, 'conflict', `${reserved} is reserved by a trade in progress`))
         continue
       }
+      const handingOver = this.inHandover(route.resources)
+      if (handingOver !== undefined) {
+        this.stats.refusedUnavailable++
+        this.settle(claim, this.refusal(claim, 'authority-unavailable', `ownership of ${handingOver} is being handed over to this peer; try again shortly`))
+        continue
+      }
       const owners = new Map<string, string[]>()
       for (const resource of route.resources) {
         const owner = this.options.membership.owner(resource)
@@ -492,6 +505,8 @@ export class SettlementCore {
     }
     const reserved = mine.find((resource) => this.locks.has(resource))
     if (reserved !== undefined) return vote(false, 'conflict', `${reserved} is reserved by another trade`)
+    const handingOver = this.inHandover(mine)
+    if (handingOver !== undefined) return vote(false, 'authority-unavailable', `ownership of ${handingOver} is being handed over`)
     const verdict = this.options.effects.prepare(claim, mine)
     if (!verdict.ok) return vote(false, verdict.reason, verdict.message)
     for (const resource of mine) this.locks.set(resource, claim.id)
@@ -507,6 +522,15 @@ export class SettlementCore {
       for (const resource of prepared.resources) this.locks.delete(resource)
     }
     this.send(from, { type: 'done', claimId })
+  }
+
+  /** A resource this peer owns only since a recent view change, whose previous owner's grants may still be on the way. */
+  private inHandover(resources: readonly string[]): string | undefined {
+    return resources.find((resource) => {
+      if (this.options.membership.owner(resource) !== this.options.self) return false
+      const previous = this.options.membership.previousOwner(resource)
+      return previous !== undefined && previous.owner !== this.options.self && this.now < previous.since + this.handoverMs
+    })
   }
 
   // Plumbing

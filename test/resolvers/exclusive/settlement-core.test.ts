@@ -288,3 +288,31 @@ describe('SettlementCore across owners (two-phase commit)', () => {
     expect(participant.committed).toEqual([])
   })
 })
+
+describe('SettlementCore after a membership change', () => {
+  it('holds back resources it just took over for the handover window, then settles them', () => {
+    const membership = new Membership({ epoch: 1, members: ['a', 'b'] }, (resource, view) => (view.members.includes('c') ? 'c' : ownerByPrefix(resource)))
+    const applied: Claim[] = []
+    const core = new SettlementCore({
+      self: 'c',
+      membership,
+      resolverOf: () => grab,
+      isReachable: () => true,
+      effects: { apply: (claim) => applied.push(claim), prepare: () => accept(), commit: () => undefined, currentState: () => undefined },
+      windowMs: 10,
+      handoverMs: 1000,
+    })
+    membership.install({ epoch: 2, members: ['a', 'b', 'c'] }, 100)
+    const early = claimOf('a', 1, ['a:sword'], 150, 'grab', 2)
+    core.handle({ type: 'message', from: 'a', message: { type: 'claim', claim: early } }, 150)
+    const refused = core.handle({ type: 'timer', timer: 'window' }, 160)
+    expect(sends(refused)[0]?.message).toMatchObject({ result: { reason: 'authority-unavailable' } })
+    expect(membership.previousOwner('a:sword')).toEqual({ owner: 'a', since: 100 })
+    const vote = core.handle({ type: 'message', from: 'c', message: { type: 'prepare', claim: claimOf('a', 3, ['c:x', 'a:y'], 150, 'grab', 2) } }, 170)
+    expect(sends(vote)[0]?.message).toMatchObject({ ok: false })
+    const later = claimOf('a', 2, ['a:sword'], 1200, 'grab', 2)
+    core.handle({ type: 'message', from: 'a', message: { type: 'claim', claim: later } }, 1200)
+    core.handle({ type: 'timer', timer: 'window' }, 1210)
+    expect(applied.map((c) => c.id)).toEqual([later.id])
+  })
+})
