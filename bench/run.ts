@@ -6,6 +6,7 @@ import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
 import { runGossipBench } from './gossip-bench.js'
 import { runClusterBench } from './cluster-bench.js'
+import { runResolutionBench } from './resolution-bench.js'
 import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
@@ -27,6 +28,7 @@ const sections: Section[] = [
   // Real processes on loopback: about 2 min 15 s (npx tsx bench/cluster-bench.ts for options).
   { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
+  { name: 'resolution', run: () => runResolutionBench() },
 ]
 
 const main = async (): Promise<void> => {
