@@ -1,6 +1,6 @@
 import type { WorldDoc, WorldValue } from '../../core/index.js'
 import { accept, refuse } from '../action-handler.js'
-import { payloadField } from '../anticheat/payload.js'
+import { payloadField } from '../anticheat/index.js'
 import type { ActionResolver } from './resolver.js'
 
 // A PN-counter on top of Yjs maps: each peer writes only its own field (its running total of

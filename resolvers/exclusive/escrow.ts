@@ -1,6 +1,6 @@
 import type { WorldDoc } from '../../core/index.js'
 import { accept, refuse } from '../action-handler.js'
-import { payloadField } from '../anticheat/payload.js'
+import { payloadField } from '../anticheat/index.js'
 import type { ActionResolver } from './resolver.js'
 
 // Escrow as a bounded counter (Balegas et al., "Putting consistency back into eventual

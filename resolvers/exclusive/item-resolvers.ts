@@ -1,6 +1,6 @@
 import type { Intent, WorldDoc, WorldValue } from '../../core/index.js'
 import { accept, refuse, type ActionContext, type Validation } from '../action-handler.js'
-import { payloadField } from '../anticheat/payload.js'
+import { payloadField } from '../anticheat/index.js'
 import type { ActionResolver } from './resolver.js'
 
 /** The resource id of an item, as ownership sees it. */

@@ -60,7 +60,7 @@ export class ResolverGate {
   private readonly core: SettlementCore
   private readonly hlc: HybridLogicalClock
   private readonly timers = new Map<string, TimerHandle>()
-  private readonly waiting = new Map<string, (answer: GateAnswer) => void>()
+  private readonly waiting = new Map<string, { readonly seq: number; readonly answer: (answer: GateAnswer) => void }>()
   private readonly answers = new Map<string, AnswerEntry>()
   private readonly rememberedAnswers: number
   private readonly logger: Logger
@@ -181,7 +181,7 @@ export class ResolverGate {
     this.stopListening()
     for (const handle of this.timers.values()) this.options.clock.cancelTimer(handle)
     this.timers.clear()
-    for (const [claimId, answer] of this.waiting) answer({ result: { type: 'reject', seq: 0, reason: 'authority-unavailable', message: `gate closed before claim ${claimId} was settled` } })
+    for (const [claimId, { seq, answer }] of this.waiting) answer({ result: { type: 'reject', seq, reason: 'authority-unavailable', message: `gate closed before claim ${claimId} was settled` } })
     this.waiting.clear()
   }
 
@@ -204,7 +204,7 @@ export class ResolverGate {
       answer({ result: { type: 'reject', seq: intent.seq, reason: verdict.reason, message: verdict.message }, ...(state !== undefined ? { state } : {}) })
       return
     }
-    this.waiting.set(claim.id, answer)
+    this.waiting.set(claim.id, { seq: intent.seq, answer })
     this.dispatch({ type: 'submit', claim })
   }
 
@@ -257,9 +257,9 @@ export class ResolverGate {
           break
         }
         case 'answer': {
-          const resolve = this.waiting.get(command.claim.id)
+          const waiting = this.waiting.get(command.claim.id)
           this.waiting.delete(command.claim.id)
-          resolve?.({ result: command.result, ...(command.state !== undefined ? { state: command.state } : {}) })
+          waiting?.answer({ result: command.result, ...(command.state !== undefined ? { state: command.state } : {}) })
           break
         }
       }

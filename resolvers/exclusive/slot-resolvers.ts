@@ -1,6 +1,6 @@
 import type { Intent, WorldDoc, WorldValue } from '../../core/index.js'
 import { accept, refuse, type ActionContext } from '../action-handler.js'
-import { payloadField } from '../anticheat/payload.js'
+import { payloadField } from '../anticheat/index.js'
 import type { ActionResolver } from './resolver.js'
 
 /** The component a claimable slot (spawn point, seat, build plot) keeps its claim in. */
