@@ -6,6 +6,7 @@ import { runReplicationBench } from './replication-bench.js'
 import { runEphemeralBench } from './ephemeral-bench.js'
 import { runGossipBench } from './gossip-bench.js'
 import { runClusterBench } from './cluster-bench.js'
+import { runResolutionBench } from './resolution-bench.js'
 import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
@@ -29,6 +30,7 @@ const sections: Section[] = [
   { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
   { name: 'validation', run: runValidationBench },
+  { name: 'resolution', run: () => runResolutionBench() },
 ]
 
 const main = async (): Promise<void> => {

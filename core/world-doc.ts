@@ -9,6 +9,7 @@ import {
   isWorldName,
   isWorldValue,
   ItemExistsError,
+  StaleItemVersionError,
   normalizeHolder,
   sameHolder,
   UnknownEntityError,
@@ -80,6 +81,12 @@ type YMap = Y.Map<unknown>
 type YType = Y.AbstractType<any>
 
 const asMap = (value: unknown): YMap | undefined => (value instanceof Y.Map ? (value as YMap) : undefined)
+
+// A malformed or missing version reads as 0 rather than poisoning every later bump with NaN.
+const readVersion = (item: YMap): number => {
+  const version = item.get('version')
+  return typeof version === 'number' && Number.isSafeInteger(version) && version >= 0 ? version : 0
+}
 
 /**
  * Holder key -> item ids, and item -> holder, derived from the items map and never written to the
@@ -299,6 +306,31 @@ export class WorldDoc {
     }
     this.setItemHolder(id, to)
     return current.holder
+  }
+
+  /**
+   * Like `moveItem`, and also counts the write in the item's version (`itemVersion`); with
+   * `expectedVersion`, refuses with `StaleItemVersionError` unless the item is at that version now.
+   * Resolvers move items this way so an intent predicted against an older state is detectably stale;
+   * writes through `setItemHolder` leave the version alone.
+   */
+  moveItemVersioned(id: string, to: ItemHolder, expectedFrom?: ItemHolder, expectedVersion?: number): ItemHolder {
+    const item = this.itemMap(id)
+    if (!item) throw new UnknownItemError(id)
+    const version = readVersion(item)
+    if (expectedVersion !== undefined && expectedVersion !== version) throw new StaleItemVersionError(id, expectedVersion, version)
+    let previous: ItemHolder = { type: 'none' }
+    this.doc.transact(() => {
+      previous = this.moveItem(id, to, expectedFrom)
+      item.set('version', version + 1)
+    })
+    return previous
+  }
+
+  /** How many versioned moves an item has had (0 for a fresh or unknown item): its optimistic-concurrency version. */
+  itemVersion(id: string): number {
+    const item = this.itemMap(id)
+    return item ? readVersion(item) : 0
   }
 
   /** Removes an item; throws `UnknownItemError` if it does not exist. */

@@ -96,6 +96,17 @@ export class HolderMismatchError extends RealmsyncError {
   }
 }
 
+/** `moveItemVersioned` expected an item at one version but found another: it changed since the caller read it. */
+export class StaleItemVersionError extends RealmsyncError {
+  constructor(
+    readonly item: string,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super('stale-version', `item ${item} is at version ${actual}, not ${expected}; re-read it and decide again`)
+  }
+}
+
 const isPlainObject = (value: object): boolean => {
   const proto = Object.getPrototypeOf(value) as unknown
   return proto === Object.prototype || proto === null

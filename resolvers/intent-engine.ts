@@ -1,6 +1,6 @@
 import pino, { type Logger } from 'pino'
 import * as Y from 'yjs'
-import { createRandom, priorityOf, type Clock, type Intent, type IntentJournal, type IntentResult, type PriorityClass, type Random, type WorldDoc } from '../core/index.js'
+import { createRandom, priorityOf, type Clock, type Intent, type IntentJournal, type IntentResult, type Millis, type PriorityClass, type Random, type WorldDoc } from '../core/index.js'
 import { LaneOrigin } from '../replication/index.js'
 import type { ActionHandler } from './action-handler.js'
 
@@ -57,6 +57,8 @@ export class IntentEngine {
   readonly stats: IntentEngineStats = { accepted: 0, rejected: 0, duplicates: 0, handlerErrors: 0, journalFailures: 0 }
   private readonly random: Random
   private readonly sessions = new Map<string, SessionAnswers>()
+  /** Answers known without waiting (final at once, or already resolved), for `submitNow`. */
+  private readonly known = new WeakMap<Promise<IntentResult>, IntentResult>()
   private readonly origin: unknown
   private readonly answersPerSession: number
   private readonly logger: Logger
@@ -75,12 +77,36 @@ export class IntentEngine {
     return engine
   }
 
+  /**
+   * Creates an engine with no journal at once; `start` is the way with a journal. Synchronous, so the
+   * simulator's virtual-time runs (which cannot await) can build one per peer.
+   */
+  static createUnjournaled(options: Omit<IntentEngineOptions, 'journal'>): IntentEngine {
+    return new IntentEngine(options)
+  }
+
   /** Handles one intent from a session and resolves with its answer (the original one if it was sent before). */
   submit(session: string, intent: Intent): Promise<IntentResult> {
+    return this.submitNow(session, intent).answer
+  }
+
+  /**
+   * Handles one intent like `submit` and also returns its answer at once (`now`) when it is already
+   * final: no journal write is needed (no journal, a rejection) or it is a duplicate of one already
+   * answered. With a journal, an acceptance is final only after the append, so `now` is undefined and
+   * the promise answers. The claims protocol uses this so settlement never waits for a microtask,
+   * which the simulator's synchronous virtual time could not run.
+   */
+  submitNow(session: string, intent: Intent): { readonly answer: Promise<IntentResult>; readonly now: IntentResult | undefined } {
+    const answer = this.submitOnce(session, intent)
+    return { answer, now: this.known.get(answer) }
+  }
+
+  private submitOnce(session: string, intent: Intent): Promise<IntentResult> {
     const seq = intent.seq
     if (!Number.isSafeInteger(seq) || seq < 0) {
       this.stats.rejected++
-      return Promise.resolve(reject(0, 'invalid-intent', 'sequence number must be a non-negative integer'))
+      return this.final(reject(0, 'invalid-intent', 'sequence number must be a non-negative integer'))
     }
     const answers = this.answersOf(session)
     const earlier = answers.answers.get(seq)
@@ -90,7 +116,7 @@ export class IntentEngine {
     }
     if (seq < answers.floor) {
       this.stats.rejected++
-      return Promise.resolve(reject(seq, 'invalid-intent', `sequence ${seq} is older than the ${this.answersPerSession} answers this session keeps`))
+      return this.final(reject(seq, 'invalid-intent', `sequence ${seq} is older than the ${this.answersPerSession} answers this session keeps`))
     }
     const answer = this.handle(session, intent)
     answers.answers.set(seq, answer)
@@ -112,12 +138,27 @@ export class IntentEngine {
     return answers
   }
 
-  private async handle(session: string, intent: Intent): Promise<IntentResult> {
+  private final(result: IntentResult): Promise<IntentResult> {
+    const answer = Promise.resolve(result)
+    this.known.set(answer, result)
+    return answer
+  }
+
+  private handle(session: string, intent: Intent): Promise<IntentResult> {
+    const decided = this.decide(session, intent)
+    if (decided.record === undefined) return this.final(decided.result)
+    const answer = this.record(session, intent, decided.record, decided.result)
+    void answer.then((result) => this.known.set(answer, result))
+    return answer
+  }
+
+  /** Validates and applies at once; an acceptance still to be journaled carries the time to record it at. */
+  private decide(session: string, intent: Intent): { result: IntentResult; record?: Millis } {
     const { seq, action } = intent
     const handler = Object.hasOwn(this.options.handlers, action) ? this.options.handlers[action] : undefined
     if (handler === undefined) {
       this.stats.rejected++
-      return reject(seq, 'unknown-action', `no handler for action '${action}'`)
+      return { result: reject(seq, 'unknown-action', `no handler for action '${action}'`) }
     }
     const world = this.options.world
     const nowMs = this.options.clock.now()
@@ -126,7 +167,7 @@ export class IntentEngine {
       const verdict = handler.validate?.({ world, intent, session, nowMs }) ?? { ok: true }
       if (!verdict.ok) {
         this.stats.rejected++
-        return reject(seq, verdict.reason, verdict.message)
+        return { result: reject(seq, verdict.reason, verdict.message) }
       }
       // The action's priority class rides on the origin, so the peer's lanes send a kill at once and batch a walk.
       const origin = new LaneOrigin(priorityOf(action, this.options.priorities), this.origin)
@@ -135,11 +176,21 @@ export class IntentEngine {
       this.stats.handlerErrors++
       this.stats.rejected++
       this.logger.error({ err: error, action, session, seq }, 'intent handler threw')
-      return reject(seq, 'internal-error', `the ${action} handler failed`)
+      return { result: reject(seq, 'internal-error', `the ${action} handler failed`) }
     }
+    if (this.options.journal === undefined) {
+      this.stats.accepted++
+      return { result: { type: 'ack', seq, result } }
+    }
+    return { result: { type: 'ack', seq, result }, record: nowMs }
+  }
+
+  /** Journals an applied intent, then answers: an intent is acknowledged only once it is durable. */
+  private async record(session: string, intent: Intent, atMs: Millis, ack: IntentResult): Promise<IntentResult> {
+    const { seq, action } = intent
     if (this.options.journal !== undefined) {
       try {
-        await this.options.journal.append(this.options.worldName, { atMs: nowMs, session, intent })
+        await this.options.journal.append(this.options.worldName, { atMs, session, intent })
       } catch (error) {
         // Applied but not recorded: the player is not told it happened, and the gap is loud.
         this.stats.journalFailures++
@@ -149,6 +200,6 @@ export class IntentEngine {
       }
     }
     this.stats.accepted++
-    return { type: 'ack', seq, result }
+    return ack
   }
 }

@@ -1,8 +1,12 @@
 import type { ProgramScenario } from './program-scenario.js'
 import { cheatersScenario } from './cheaters.js'
+import { pickupRace } from './pickup-race.js'
+import { tradeStorm } from './trade-storm.js'
 
 // Each program scenario registers here, one line each, so the CLI and benches find them by name.
 const programs: ReadonlyArray<ProgramScenario> = [
+  pickupRace,
+  tradeStorm,
   cheatersScenario,
 ]
 

@@ -1,0 +1,199 @@
+// Resolution latency in a real cluster: three realmsync processes on loopback (libp2p, as `realmsync
+// serve` runs them), each with a ResolverGate. Every round two players on two different processes
+// claim the same item at the same wall-clock moment; the bench measures claim -> answer at the
+// claimant, and claim -> the winner visible as holder on every process, and checks one winner each.
+//
+// usage: npx tsx bench/resolution-bench.ts [rounds=200] [windowMs=2]
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { wallNow } from './cluster-protocol.js'
+import { toMarkdownTable, type BenchRow } from './harness.js'
+import type { ResolutionAnswer, ResolutionCommand, ResolutionWorkerConfig } from './resolution-protocol.js'
+
+const WORKER = join(import.meta.dirname, 'resolution-worker.ts')
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Settings of a resolution benchmark run. */
+export interface ResolutionBenchOptions {
+  /** Contested items, one per round. Default 200. */
+  readonly rounds?: number
+  /** Gap between rounds, ms. Default 25. */
+  readonly gapMs?: number
+  /** The owners' settlement window, ms. Default 2. */
+  readonly windowMs?: number
+}
+
+/** What one run measured. */
+export interface ResolutionBenchResult {
+  readonly rounds: number
+  readonly claims: number
+  readonly answerMs: Percentiles
+  readonly visibleEverywhereMs: Percentiles
+  /** Items granted to more than one claimant, or seen with different holders on different processes. Must be 0. */
+  readonly doubleHolds: number
+  /** Items that had no winner visible on every process by the end. */
+  readonly unresolved: number
+  /** The gates' settlement counters summed over the processes (resends show a slow or lossy path). */
+  readonly settlement: Readonly<Record<string, number>>
+  /** Load average of the machine over the last minute when the run ended (other work skews every figure). */
+  readonly loadAverage: number
+}
+
+interface Percentiles {
+  readonly p50: number
+  readonly p99: number
+  readonly max: number
+}
+
+const percentiles = (values: number[]): Percentiles => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const at = (q: number): number => Math.round((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0) * 1000) / 1000
+  return { p50: at(0.5), p99: at(0.99), max: at(1) }
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+
+/** A worker process answering one JSON line per command, in order. */
+class Worker {
+  readonly ready: Promise<Extract<ResolutionAnswer, { event: 'ready' }>>
+  private readonly child: ChildProcessWithoutNullStreams
+  private readonly waiting: Array<(answer: ResolutionAnswer) => void> = []
+  private stderr = ''
+
+  constructor(config: ResolutionWorkerConfig) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)))
+    this.ready = new Promise((resolve) => this.waiting.push((answer) => resolve(answer as Extract<ResolutionAnswer, { event: 'ready' }>)))
+    createInterface({ input: this.child.stdout }).on('line', (line) => {
+      try {
+        const answer = JSON.parse(line) as ResolutionAnswer
+        this.waiting.shift()?.(answer)
+      } catch {
+        // not ours
+      }
+    })
+    this.child.once('exit', (code) => {
+      if (this.waiting.length > 0) process.stderr.write(`resolution-bench: worker ${config.index} exited (${code}): ${this.stderr}\n`)
+    })
+  }
+
+  ask(command: ResolutionCommand): Promise<ResolutionAnswer> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push((answer) => (answer.event === 'error' ? reject(new Error(answer.message)) : resolve(answer)))
+      this.child.stdin.write(`${JSON.stringify(command)}\n`)
+    })
+  }
+
+  quit(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null) return resolve()
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
+      this.child.once('exit', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      this.child.stdin.write(`${JSON.stringify({ cmd: 'quit' })}\n`)
+    })
+  }
+}
+
+/** Runs the three-process resolution benchmark once. */
+export const runResolutionPhases = async (options: ResolutionBenchOptions = {}): Promise<ResolutionBenchResult> => {
+  const rounds = options.rounds ?? 200
+  const gapMs = options.gapMs ?? 25
+  const ports = await Promise.all([0, 1, 2].map(() => freePort()))
+  const addresses = ports.map((port) => `/ip4/127.0.0.1/tcp/${port}`)
+  const dirs = addresses.map(() => mkdtempSync(join(tmpdir(), 'realmsync-resolution-bench-')))
+  const workers = addresses.map((listen, index) => new Worker({ index, listen, bootstrap: addresses, dataDir: dirs[index]!, secret: 'resolution-bench', items: rounds }))
+  try {
+    const ready = await Promise.all(workers.map((worker) => worker.ready))
+    const members = ready.map((answer) => answer.id)
+    await Promise.all(workers.map((worker) => worker.ask({ cmd: 'setup', members, windowMs: options.windowMs ?? 2 })))
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const peers = await Promise.all(workers.map((worker) => worker.ask({ cmd: 'peers' })))
+      if (peers.every((answer) => answer.event === 'peers' && answer.peers === 2)) break
+      if (Date.now() > deadline) throw new Error('the three processes did not connect within 20 s')
+      await sleep(100)
+    }
+    // Let connection set-up and JIT warm-up pass before the first round.
+    await sleep(1500)
+    const start = wallNow() + 200
+    for (let round = 0; round < rounds; round++) {
+      const a = round % 3
+      const b = (round + 1) % 3
+      const at = start + round * gapMs
+      await workers[a]!.ask({ cmd: 'claim', item: `item-${round}`, player: `player-${round}-a`, at })
+      await workers[b]!.ask({ cmd: 'claim', item: `item-${round}`, player: `player-${round}-b`, at })
+    }
+    await sleep(Math.max(0, start + rounds * gapMs - wallNow()) + 2000)
+    const reports = (await Promise.all(workers.map((worker) => worker.ask({ cmd: 'report' })))).map((answer) => answer as Extract<ResolutionAnswer, { event: 'report' }>)
+    const answerMs: number[] = []
+    const visible: number[] = []
+    let doubleHolds = 0
+    let unresolved = 0
+    const claims = reports.flatMap((report) => report.claims)
+    for (const claim of claims) answerMs.push(claim.answeredAt - claim.submittedAt)
+    for (let round = 0; round < rounds; round++) {
+      const item = `item-${round}`
+      const mine = claims.filter((claim) => claim.item === item)
+      if (mine.filter((claim) => claim.granted).length > 1) doubleHolds++
+      const seen = reports.map((report) => report.seen[item])
+      if (seen.some((entry) => entry === undefined) || mine.length === 0) {
+        unresolved++
+        continue
+      }
+      if (new Set(seen.map((entry) => entry!.holder)).size > 1) doubleHolds++
+      visible.push(Math.max(...seen.map((entry) => entry!.at)) - Math.min(...mine.map((claim) => claim.submittedAt)))
+    }
+    const settlement: Record<string, number> = {}
+    for (const report of reports) for (const [key, value] of Object.entries(report.stats)) settlement[key] = (settlement[key] ?? 0) + value
+    return { rounds, claims: claims.length, answerMs: percentiles(answerMs), visibleEverywhereMs: percentiles(visible), doubleHolds, unresolved, settlement, loadAverage: loadavg()[0] ?? 0 }
+  } finally {
+    await Promise.all(workers.map((worker) => worker.quit()))
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** The resolution benchmark as table rows (for bench/run.ts). */
+export const resolutionRows = (result: ResolutionBenchResult): BenchRow[] => {
+  const section = 'resolution: 3 processes on loopback, 2 claimants per item'
+  const extra = { rounds: result.rounds, claims: result.claims, doubleHolds: result.doubleHolds, unresolved: result.unresolved, loadAverage: result.loadAverage }
+  return [
+    { section, name: 'claim -> answer: p50', perSecond: result.answerMs.p50, unit: 'ms (lower is better)', extra },
+    { section, name: 'claim -> answer: p99', perSecond: result.answerMs.p99, unit: 'ms (lower is better)', extra: { maxMs: result.answerMs.max, ...extra } },
+    { section, name: 'claim -> visible on every peer: p50', perSecond: result.visibleEverywhereMs.p50, unit: 'ms (lower is better)', extra },
+    {
+      section,
+      name: 'claim -> visible on every peer: p99',
+      perSecond: result.visibleEverywhereMs.p99,
+      unit: 'ms (lower is better)',
+      // The issue's target: resolution p99 < 5 ms on loopback.
+      extra: { maxMs: result.visibleEverywhereMs.max, target: `p99 < 5 ms ${result.visibleEverywhereMs.p99 < 5 ? 'met' : 'MISSED'}`, ...extra },
+    },
+  ]
+}
+
+/** The resolution benchmark for bench/run.ts. */
+export const runResolutionBench = async (options: ResolutionBenchOptions = {}): Promise<BenchRow[]> => resolutionRows(await runResolutionPhases(options))
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const rounds = Number(process.argv[2] ?? 200)
+  const windowMs = Number(process.argv[3] ?? 2)
+  if (!(rounds > 0) || !(windowMs >= 0)) throw new RangeError('usage: resolution-bench [rounds=200] [windowMs=2]')
+  const result = await runResolutionPhases({ rounds, windowMs })
+  process.stdout.write(`${toMarkdownTable(resolutionRows(result))}\n\n${JSON.stringify(result, null, 2)}\n`)
+}

@@ -1,0 +1,268 @@
+import pino, { type Logger } from 'pino'
+import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
+import { LaneOrigin } from '../../replication/index.js'
+import type { ActionContext, ActionHandler } from '../action-handler.js'
+import type { IntentEngine } from '../intent-engine.js'
+import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-codec.js'
+import type { Membership } from './ownership.js'
+import type { ResolverRegistry } from './registry.js'
+import type { Claim } from './resolver.js'
+import { SettlementCore, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+
+/** The part of a `Peer` the gate uses: its id, application channels and who is connected. */
+export interface ClaimLink {
+  readonly id: string
+  onChannel(channel: string, listener: (from: string, payload: Uint8Array) => void): () => void
+  sendChannel(to: string, channel: string, payload: Uint8Array): boolean
+  connectedPeers(): readonly string[]
+}
+
+/** Settings of a resolver gate. */
+export interface ResolverGateOptions {
+  /** The peer claims travel through (on `CLAIMS_CHANNEL`). */
+  readonly link: ClaimLink
+  /** The world the engine writes; settlement reads it for cross-owner parts and conflict state. */
+  readonly world: WorldDoc
+  /** This peer's engine, created with `registry.handlers()`: it applies commutative intents and settled winners. */
+  readonly engine: IntentEngine
+  readonly registry: ResolverRegistry
+  readonly membership: Membership
+  /** Injected time: HLC stamps and settlement timers. */
+  readonly clock: Clock
+  /** Settlement timing (window, lag bound, retries, timeouts). */
+  readonly settlement?: Pick<SettlementOptions, 'windowMs' | 'maxLagMs' | 'retryMs' | 'claimTimeoutMs' | 'prepareTimeoutMs' | 'rememberedOutcomes' | 'handoverMs'>
+  /** Answers remembered per gate so a resent exclusive intent gets its first answer. Default 4096. */
+  readonly rememberedAnswers?: number
+  readonly logger?: Logger
+}
+
+/** An answer to a player: the intent's result, plus the current state when it lost a conflict. */
+export interface GateAnswer {
+  readonly result: IntentResult
+  /** Present on `conflict` and `stale-version` refusals of exclusive intents, so a client can roll back its prediction. */
+  readonly state?: WorldValue
+}
+
+interface AnswerEntry {
+  readonly promise: Promise<GateAnswer>
+  answer: GateAnswer | undefined
+  readonly listeners: Array<(answer: GateAnswer) => void>
+  readonly resolve: (answer: GateAnswer) => void
+}
+
+/**
+ * Where a peer's players' intents enter resolution. Commutative actions go straight to the engine
+ * (available in a partition); exclusive ones become claims, stamped with this peer's HLC and settled
+ * by their owner peer through the claims protocol (`SettlementCore`), which applies winners through
+ * the owner's own engine: one validation path, one journal, exactly-once answers.
+ */
+export class ResolverGate {
+  private readonly core: SettlementCore
+  private readonly hlc: HybridLogicalClock
+  private readonly timers = new Map<string, TimerHandle>()
+  private readonly waiting = new Map<string, { readonly seq: number; readonly answer: (answer: GateAnswer) => void }>()
+  private readonly answers = new Map<string, AnswerEntry>()
+  private readonly rememberedAnswers: number
+  private readonly logger: Logger
+  private readonly stopListening: () => void
+  private readonly origin: LaneOrigin
+  /** The registry's handlers as of construction: register every resolver before creating the gate. */
+  private readonly handlers: Readonly<Record<string, ActionHandler>>
+  private readonly queue: SettlementEvent[] = []
+  private dispatching = false
+  private closed = false
+
+  constructor(private readonly options: ResolverGateOptions) {
+    const { link, registry, membership, clock } = options
+    this.hlc = new HybridLogicalClock(link.id, () => clock.now())
+    this.rememberedAnswers = options.rememberedAnswers ?? 4096
+    this.logger = options.logger ?? pino({ level: 'silent' })
+    this.origin = new LaneOrigin('critical', this)
+    this.handlers = registry.handlers()
+    this.core = new SettlementCore({
+      ...options.settlement,
+      self: link.id,
+      membership,
+      resolverOf: (action) => registry.get(action),
+      isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
+      effects: {
+        apply: (claim) => this.applyClaim(claim),
+        prepare: (claim, resources) => {
+          const resolver = registry.get(claim.intent.action)
+          const context = this.contextOf(claim)
+          for (const resource of resources) {
+            const verdict = resolver?.prepare?.(context, resource) ?? resolver?.validate?.(context) ?? { ok: true }
+            if (!verdict.ok) return verdict
+          }
+          return { ok: true }
+        },
+        commit: (claim, resources) => {
+          const resolver = registry.get(claim.intent.action)
+          const context = this.contextOf(claim)
+          this.options.world.transact(this.origin, () => {
+            for (const resource of resources) resolver?.commitPart?.(context, resource)
+          })
+        },
+        currentState: (claim) => registry.get(claim.intent.action)?.currentState?.(this.contextOf(claim)),
+      },
+    })
+    this.stopListening = link.onChannel(CLAIMS_CHANNEL, (from, payload) => {
+      // Strict decoding: a malformed payload throws a typed error and the peer counts it as malformed.
+      const message = decodeClaimMessage(payload)
+      if (message.type === 'claim' || message.type === 'prepare') this.hlc.receive(message.claim.intent.stamp)
+      this.dispatch({ type: 'message', from, message })
+    })
+  }
+
+  /** Counters of the claims protocol. */
+  get stats(): SettlementStats {
+    return this.core.stats
+  }
+
+  /** This peer's players' claims still waiting for their owner's outcome. */
+  pendingClaims(): Claim[] {
+    return this.core.pendingClaims()
+  }
+
+  /** Resources this peer holds reserved for cross-owner claims in progress. */
+  reservations(): ReadonlyMap<string, string> {
+    return this.core.reservations()
+  }
+
+  /**
+   * Handles a player's intent. Commutative: applied here at once. Exclusive: checked against this
+   * replica (a claim that already lost here is refused at once), then settled by the owner; the
+   * answer comes when the outcome arrives. A resent (session, seq) gets the first answer.
+   * `onAnswer`, if given, hears the answer synchronously the moment it is known (the simulator
+   * measures resolution latency in virtual time with it); the promise resolves with the same answer.
+   */
+  submit(session: string, intent: Intent, onAnswer?: (answer: GateAnswer) => void): Promise<GateAnswer> {
+    const resolver = this.options.registry.get(intent.action)
+    if (resolver?.kind !== 'exclusive') {
+      const { answer, now } = this.options.engine.submitNow(session, intent)
+      if (now !== undefined) {
+        onAnswer?.({ result: now })
+        return Promise.resolve({ result: now })
+      }
+      return answer.then((result) => {
+        onAnswer?.({ result })
+        return { result }
+      })
+    }
+    const key = JSON.stringify([session, intent.seq])
+    let entry = this.answers.get(key)
+    if (entry === undefined) {
+      let resolve: (answer: GateAnswer) => void = () => undefined
+      const promise = new Promise<GateAnswer>((r) => (resolve = r))
+      const created: AnswerEntry = { promise, answer: undefined, listeners: [], resolve }
+      entry = created
+      this.answers.set(key, created)
+      if (this.answers.size > this.rememberedAnswers) this.answers.delete(this.answers.keys().next().value as string)
+      if (onAnswer) created.listeners.push(onAnswer)
+      this.claim(session, intent, (answer) => {
+        created.answer = answer
+        for (const listener of created.listeners) listener(answer)
+        created.listeners.length = 0
+        created.resolve(answer)
+      })
+      return created.promise
+    }
+    if (onAnswer) {
+      if (entry.answer !== undefined) onAnswer(entry.answer)
+      else entry.listeners.push(onAnswer)
+    }
+    return entry.promise
+  }
+
+  /** Stops listening and cancels timers; claims still waiting are refused with `authority-unavailable`. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.stopListening()
+    for (const handle of this.timers.values()) this.options.clock.cancelTimer(handle)
+    this.timers.clear()
+    for (const [claimId, { seq, answer }] of this.waiting) answer({ result: { type: 'reject', seq, reason: 'authority-unavailable', message: `gate closed before claim ${claimId} was settled` } })
+    this.waiting.clear()
+  }
+
+  private claim(session: string, intent: Intent, answer: (answer: GateAnswer) => void): void {
+    const { link, membership } = this.options
+    const stamp = this.hlc.tick()
+    const claim: Claim = { id: JSON.stringify([link.id, session, intent.seq]), origin: link.id, session, intent: { ...intent, stamp }, viewEpoch: membership.view.epoch }
+    const handler = this.handlers[intent.action]
+    const context = this.contextOf(claim)
+    let verdict
+    try {
+      verdict = handler?.validate?.(context) ?? { ok: true as const }
+    } catch (error) {
+      this.logger.error({ err: error, action: intent.action }, 'resolver validate threw')
+      verdict = { ok: false as const, reason: 'internal-error', message: `the ${intent.action} resolver failed` }
+    }
+    if (!verdict.ok) {
+      // Refusing early is always safe (nothing is granted); the owner re-checks whatever passes.
+      const state = verdict.reason === 'conflict' || verdict.reason === 'stale-version' ? this.options.registry.get(intent.action)?.currentState?.(context) : undefined
+      answer({ result: { type: 'reject', seq: intent.seq, reason: verdict.reason, message: verdict.message }, ...(state !== undefined ? { state } : {}) })
+      return
+    }
+    this.waiting.set(claim.id, { seq: intent.seq, answer })
+    this.dispatch({ type: 'submit', claim })
+  }
+
+  private contextOf(claim: Claim): ActionContext {
+    return { world: this.options.world, intent: claim.intent, session: claim.session, nowMs: this.options.clock.now() }
+  }
+
+  private applyClaim(claim: Claim): void {
+    // The owner's engine validates again against the world as earlier winners left it, applies, journals,
+    // and answers exactly once per (origin session, seq) even if the claim is settled twice.
+    const { answer, now } = this.options.engine.submitNow(`claim:${JSON.stringify([claim.origin, claim.session])}`, claim.intent)
+    if (now !== undefined) {
+      this.dispatch({ type: 'applied', claimId: claim.id, result: now })
+      return
+    }
+    // With a journal the outcome is final only once it is durable: the answer waits for the append.
+    void answer.then((result) => this.dispatch({ type: 'applied', claimId: claim.id, result }))
+  }
+
+  private dispatch(event: SettlementEvent): void {
+    if (this.closed) return
+    // Effects run inside the core's handling (an apply answers at once): queue, so the core never re-enters.
+    this.queue.push(event)
+    if (this.dispatching) return
+    this.dispatching = true
+    try {
+      for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+        if (!this.closed) this.run(this.core.handle(next, this.options.clock.now()))
+      }
+    } finally {
+      this.dispatching = false
+      this.queue.length = 0
+    }
+  }
+
+  private run(commands: readonly SettlementCommand[]): void {
+    for (const command of commands) {
+      switch (command.type) {
+        case 'send':
+          this.options.link.sendChannel(command.to, CLAIMS_CHANNEL, encodeClaimMessage(command.message))
+          break
+        case 'setTimer': {
+          const previous = this.timers.get(command.timer)
+          if (previous !== undefined) this.options.clock.cancelTimer(previous)
+          const handle = this.options.clock.setTimer(command.at - this.options.clock.now(), () => {
+            if (this.timers.get(command.timer) === handle) this.timers.delete(command.timer)
+            this.dispatch({ type: 'timer', timer: command.timer })
+          })
+          this.timers.set(command.timer, handle)
+          break
+        }
+        case 'answer': {
+          const waiting = this.waiting.get(command.claim.id)
+          this.waiting.delete(command.claim.id)
+          waiting?.answer({ result: command.result, ...(command.state !== undefined ? { state: command.state } : {}) })
+          break
+        }
+      }
+    }
+  }
+}

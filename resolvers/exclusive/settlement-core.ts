@@ -1,0 +1,565 @@
+import type { IntentResult, Millis, WorldValue } from '../../core/index.js'
+import type { Validation } from '../action-handler.js'
+import type { ClaimMessage } from './claim-codec.js'
+import type { Membership } from './ownership.js'
+import { compareClaims, resolveByHlc, type ActionResolver, type Claim, type ClaimDecision } from './resolver.js'
+
+/** Settings of a settlement core. */
+export interface SettlementOptions {
+  /** This peer's id. */
+  readonly self: string
+  /** The installed membership view and ownership function. */
+  readonly membership: Membership
+  /** The resolver of an action, or undefined. */
+  readonly resolverOf: (action: string) => ActionResolver | undefined
+  /** Whether a peer can be reached right now (liveness only decides availability, never ownership). */
+  readonly isReachable: (peer: string) => boolean
+  /** What settling does to the world; the binding implements it over a WorldDoc and an IntentEngine. */
+  readonly effects: SettlementEffects
+  /** How long an owner collects claims before settling them, so a claim from a farther peer still competes. Default 20 ms. */
+  readonly windowMs?: Millis
+  /** Furthest back a claim's stamp may reach before the owner clamps it (lag compensation is bounded). Default 250 ms. */
+  readonly maxLagMs?: Millis
+  /** How often an origin resends an unanswered claim, and a coordinator an unacknowledged decision. Default 150 ms. */
+  readonly retryMs?: Millis
+  /** How long an origin waits for an outcome before refusing with `authority-unavailable`. Default 10 000 ms. */
+  readonly claimTimeoutMs?: Millis
+  /** How long a coordinator waits for votes before aborting a cross-owner claim. Default 2000 ms. */
+  readonly prepareTimeoutMs?: Millis
+  /** Outcomes remembered for resent claims. Default 10 000. */
+  readonly rememberedOutcomes?: number
+  /**
+   * After a new membership view is installed, how long a new owner refuses claims on resources it
+   * took over, so the previous owner's last grants reach it by replication first. Default 2000 ms.
+   */
+  readonly handoverMs?: Millis
+}
+
+/** The world side of settlement, carried out by the binding. */
+export interface SettlementEffects {
+  /** Applies one winner candidate now (validate against the world, then write); its answer arrives later as an `applied` event. */
+  apply(claim: Claim): void
+  /** Checks one owner's part of a cross-owner claim against the world (`ActionResolver.prepare`). */
+  prepare(claim: Claim, resources: readonly string[]): Validation
+  /** Writes one owner's part of a cross-owner claim. */
+  commit(claim: Claim, resources: readonly string[]): void
+  /** The current state to send back with a refusal, if the resolver says. */
+  currentState(claim: Claim): WorldValue | undefined
+}
+
+/** What happens to the settlement core. */
+export type SettlementEvent =
+  /** A local player's exclusive intent, stamped by this peer. */
+  | { readonly type: 'submit'; readonly claim: Claim }
+  /** A claims-protocol message from a peer. */
+  | { readonly type: 'message'; readonly from: string; readonly message: ClaimMessage }
+  /** A timer set by a `setTimer` command fired. */
+  | { readonly type: 'timer'; readonly timer: string }
+  /** The answer to an `apply`. */
+  | { readonly type: 'applied'; readonly claimId: string; readonly result: IntentResult }
+
+/** What the settlement core asks its driver to do. */
+export type SettlementCommand =
+  | { readonly type: 'send'; readonly to: string; readonly message: ClaimMessage }
+  | { readonly type: 'setTimer'; readonly timer: string; readonly at: Millis }
+  /** The outcome of a local player's claim: answer the player. */
+  | { readonly type: 'answer'; readonly claim: Claim; readonly result: IntentResult; readonly state?: WorldValue }
+
+/** Counters of a settlement core. */
+export interface SettlementStats {
+  claimsSubmitted: number
+  claimsForwarded: number
+  claimsResent: number
+  claimsSettled: number
+  windowsSettled: number
+  crossOwnerCommits: number
+  crossOwnerAborts: number
+  refusedUnavailable: number
+  refusedNotOwner: number
+  lateOutcomes: number
+  stampsClamped: number
+}
+
+interface Pending {
+  readonly claim: Claim
+  readonly coordinator: string
+  readonly deadline: Millis
+}
+
+interface CrossOwner {
+  readonly claim: Claim
+  readonly mine: readonly string[]
+  /** Participant -> its resources. */
+  readonly parts: ReadonlyMap<string, readonly string[]>
+  readonly votes: Set<string>
+  readonly done: Set<string>
+  decided: boolean | undefined
+}
+
+interface Prepared {
+  readonly claim: Claim
+  readonly coordinator: string
+  readonly resources: readonly string[]
+}
+
+type Outcome = { readonly result: IntentResult; readonly state?: WorldValue }
+
+const rejectOf = (claim: Claim, reason: string, message: string): IntentResult => ({ type: 'reject', seq: claim.intent.seq, reason, message })
+
+/**
+ * The claims protocol as a sans-IO state machine (events in, commands out; no sockets, no clock).
+ * Three roles, any of which one peer may play for a claim:
+ * - origin: routes a local claim to its owner, resends it until an outcome arrives, answers the player;
+ *   if the owner cannot be reached it refuses with `authority-unavailable`, never grants.
+ * - owner: collects claims for a bounded window, orders them by HLC (ties by peer id), applies them
+ *   in order through `effects.apply` (so the first valid one wins), answers each origin, and
+ *   remembers outcomes so a resent claim gets the same answer.
+ * - coordinator of a cross-owner claim (a trade whose items have different owners): two-phase commit
+ *   with reservations: every owner checks and locks its part, then all commit or all abort.
+ */
+export class SettlementCore {
+  /** Counters. */
+  readonly stats: SettlementStats = {
+    claimsSubmitted: 0,
+    claimsForwarded: 0,
+    claimsResent: 0,
+    claimsSettled: 0,
+    windowsSettled: 0,
+    crossOwnerCommits: 0,
+    crossOwnerAborts: 0,
+    refusedUnavailable: 0,
+    refusedNotOwner: 0,
+    lateOutcomes: 0,
+    stampsClamped: 0,
+  }
+  private readonly windowMs: Millis
+  private readonly maxLagMs: Millis
+  private readonly retryMs: Millis
+  private readonly claimTimeoutMs: Millis
+  private readonly prepareTimeoutMs: Millis
+  private readonly rememberedOutcomes: number
+  private readonly handoverMs: Millis
+  /** Origin: claims sent to an owner and not yet answered. */
+  private readonly pending = new Map<string, Pending>()
+  /** Owner: claims waiting for the window to close. */
+  private window: Claim[] = []
+  private windowOpen = false
+  /** Owner: claims handed to `effects.apply` whose answer has not come back. */
+  private readonly applying = new Map<string, Claim>()
+  /** Owner: settled outcomes, oldest first, for resent claims. */
+  private readonly outcomes = new Map<string, Outcome>()
+  /** Owner: resource -> id of the cross-owner claim that reserved it. */
+  private readonly locks = new Map<string, string>()
+  /** Coordinator: cross-owner claims in flight. */
+  private readonly crossOwner = new Map<string, CrossOwner>()
+  /** Participant: parts reserved and waiting for the coordinator's decision. */
+  private readonly prepared = new Map<string, Prepared>()
+  private commands: SettlementCommand[] = []
+  private now: Millis = 0
+
+  constructor(private readonly options: SettlementOptions) {
+    this.windowMs = options.windowMs ?? 20
+    this.maxLagMs = options.maxLagMs ?? 250
+    this.retryMs = options.retryMs ?? 150
+    this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000
+    this.prepareTimeoutMs = options.prepareTimeoutMs ?? 2000
+    this.rememberedOutcomes = options.rememberedOutcomes ?? 10_000
+    this.handoverMs = options.handoverMs ?? 2000
+  }
+
+  /** Claims this peer sent to an owner and has no outcome for yet: what a client shows as pending. */
+  pendingClaims(): Claim[] {
+    return [...this.pending.values()].map((p) => p.claim)
+  }
+
+  /** Resources reserved by cross-owner claims on this peer, with the claim holding each. */
+  reservations(): ReadonlyMap<string, string> {
+    return this.locks
+  }
+
+  /** Handles one event at time `now` and returns what the driver must do. */
+  handle(event: SettlementEvent, now: Millis): SettlementCommand[] {
+    this.now = now
+    this.commands = []
+    switch (event.type) {
+      case 'submit':
+        this.submit(event.claim)
+        break
+      case 'message':
+        this.receive(event.from, event.message)
+        break
+      case 'timer':
+        this.fire(event.timer)
+        break
+      case 'applied':
+        this.applied(event.claimId, event.result)
+        break
+    }
+    return this.commands
+  }
+
+  // Origin
+
+  private submit(claim: Claim): void {
+    this.stats.claimsSubmitted++
+    if (this.pending.has(claim.id)) return
+    const route = this.route(claim)
+    if ('reason' in route) {
+      this.answerLocal(claim, rejectOf(claim, route.reason, route.message))
+      return
+    }
+    if (route.coordinator === this.options.self) {
+      this.enqueue(claim)
+      return
+    }
+    if (!this.options.isReachable(route.coordinator)) {
+      this.stats.refusedUnavailable++
+      this.answerLocal(claim, rejectOf(claim, 'authority-unavailable', `the owner ${route.coordinator} of this ${claim.intent.action} cannot be reached; try again later`))
+      return
+    }
+    this.pending.set(claim.id, { claim, coordinator: route.coordinator, deadline: this.now + this.claimTimeoutMs })
+    this.stats.claimsForwarded++
+    this.send(route.coordinator, { type: 'claim', claim })
+    this.setTimer(`retry:${claim.id}`, this.now + this.retryMs)
+  }
+
+  private route(claim: Claim): { coordinator: string; resources: string[] } | { reason: string; message: string } {
+    const resolver = this.options.resolverOf(claim.intent.action)
+    if (resolver === undefined || resolver.kind !== 'exclusive' || resolver.resources === undefined) {
+      return { reason: 'unknown-action', message: `no exclusive resolver for action '${claim.intent.action}'` }
+    }
+    let resources: string[]
+    try {
+      resources = [...new Set(resolver.resources(claim.intent))].sort()
+    } catch {
+      resources = []
+    }
+    if (resources.length === 0) return { reason: 'invalid-intent', message: `${claim.intent.action} names no resource` }
+    // The coordinator is the owner of the smallest resource, so every peer picks the same one.
+    return { coordinator: this.options.membership.owner(resources[0] as string), resources }
+  }
+
+  private retry(claimId: string): void {
+    const pending = this.pending.get(claimId)
+    if (pending === undefined) return
+    if (this.now >= pending.deadline) {
+      this.pending.delete(claimId)
+      this.stats.refusedUnavailable++
+      this.answerLocal(
+        pending.claim,
+        rejectOf(pending.claim, 'authority-unavailable', `no outcome from owner ${pending.coordinator} within ${this.claimTimeoutMs} ms; if it was settled, the world document will show it`),
+      )
+      return
+    }
+    // Resending is safe: the owner recognises the claim id and answers with the outcome it settled.
+    if (this.options.isReachable(pending.coordinator)) {
+      this.stats.claimsResent++
+      this.send(pending.coordinator, { type: 'claim', claim: pending.claim })
+    }
+    this.setTimer(`retry:${claimId}`, Math.min(pending.deadline, this.now + this.retryMs))
+  }
+
+  private outcomeArrived(from: string, claimId: string, outcome: Outcome): void {
+    const pending = this.pending.get(claimId)
+    if (pending === undefined || pending.coordinator !== from) {
+      this.stats.lateOutcomes++
+      return
+    }
+    this.pending.delete(claimId)
+    this.commands.push({ type: 'answer', claim: pending.claim, result: outcome.result, ...(outcome.state !== undefined ? { state: outcome.state } : {}) })
+  }
+
+  // Owner
+
+  private receive(from: string, message: ClaimMessage): void {
+    switch (message.type) {
+      case 'claim':
+        // A peer may only claim for its own players: the origin hears the outcome and answers them.
+        if (message.claim.origin !== from) return
+        this.claimArrived(message.claim)
+        break
+      case 'outcome':
+        this.outcomeArrived(from, message.claimId, { result: message.result, ...(message.state !== undefined ? { state: message.state } : {}) })
+        break
+      case 'prepare':
+        this.prepareArrived(from, message.claim)
+        break
+      case 'vote':
+        this.voteArrived(from, message.claimId, message.ok, message.reason, message.message)
+        break
+      case 'decide':
+        this.decideArrived(from, message.claimId, message.commit)
+        break
+      case 'done':
+        this.doneArrived(from, message.claimId)
+        break
+    }
+  }
+
+  private claimArrived(claim: Claim): void {
+    const known = this.outcomes.get(claim.id)
+    if (known !== undefined) {
+      this.send(claim.origin, { type: 'outcome', claimId: claim.id, ...known })
+      return
+    }
+    if (this.applying.has(claim.id) || this.crossOwner.has(claim.id) || this.window.some((c) => c.id === claim.id)) return
+    const route = this.route(claim)
+    if ('reason' in route) {
+      this.settle(claim, { result: rejectOf(claim, route.reason, route.message) })
+      return
+    }
+    if (claim.viewEpoch !== this.options.membership.view.epoch || route.coordinator !== this.options.self) {
+      // Never settle what this peer does not own under the view the claim was routed by.
+      this.stats.refusedNotOwner++
+      this.settle(claim, {
+        result: rejectOf(claim, 'authority-unavailable', `peer ${this.options.self} (view ${this.options.membership.view.epoch}) does not own this claim (routed under view ${claim.viewEpoch})`),
+      })
+      return
+    }
+    this.enqueue(claim)
+  }
+
+  private enqueue(claim: Claim): void {
+    // Lag compensation is bounded: a stamp further back than maxLag (a slow link or a lying peer)
+    // competes as if it were maxLag old, so nobody can win by claiming to have acted long ago.
+    const floor = Math.max(0, Math.floor(this.now - this.maxLagMs))
+    let queued = claim
+    if (claim.intent.stamp.wallMs < floor) {
+      this.stats.stampsClamped++
+      queued = { ...claim, intent: { ...claim.intent, stamp: { ...claim.intent.stamp, wallMs: floor } } }
+    }
+    this.window.push(queued)
+    if (!this.windowOpen) {
+      this.windowOpen = true
+      this.setTimer('window', this.now + this.windowMs)
+    }
+  }
+
+  private closeWindow(): void {
+    const claims = this.window
+    this.window = []
+    this.windowOpen = false
+    if (claims.length === 0) return
+    this.stats.windowsSettled++
+    for (const decision of this.order(claims)) {
+      const { claim } = decision
+      if (decision.decision === 'refuse') {
+        this.settle(claim, { result: rejectOf(claim, decision.reason, decision.message) })
+        continue
+      }
+      const route = this.route(claim)
+      if ('reason' in route) continue
+      const reserved = route.resources.find((resource) => this.locks.has(resource))
+      if (reserved !== undefined) {
+        this.settle(claim, this.refusal(claim, 'conflict', `${reserved} is reserved by a trade in progress`))
+        continue
+      }
+      const handingOver = this.inHandover(route.resources)
+      if (handingOver !== undefined) {
+        this.stats.refusedUnavailable++
+        this.settle(claim, this.refusal(claim, 'authority-unavailable', `ownership of ${handingOver} is being handed over to this peer; try again shortly`))
+        continue
+      }
+      const owners = new Map<string, string[]>()
+      for (const resource of route.resources) {
+        const owner = this.options.membership.owner(resource)
+        owners.set(owner, [...(owners.get(owner) ?? []), resource])
+      }
+      if (owners.size === 1) {
+        this.applying.set(claim.id, claim)
+        this.options.effects.apply(claim)
+      } else {
+        this.beginCrossOwner(claim, owners)
+      }
+    }
+  }
+
+  /** Claims of resolvers with the default rule are settled in one HLC order; custom resolvers order their own claims after them. */
+  private order(claims: readonly Claim[]): ClaimDecision[] {
+    const byDefault: Claim[] = []
+    const custom = new Map<string, Claim[]>()
+    for (const claim of claims) {
+      const resolver = this.options.resolverOf(claim.intent.action)
+      if (resolver?.resolve === undefined) byDefault.push(claim)
+      else custom.set(claim.intent.action, [...(custom.get(claim.intent.action) ?? []), claim])
+    }
+    const decisions: ClaimDecision[] = resolveByHlc(byDefault)
+    for (const action of [...custom.keys()].sort()) {
+      const group = (custom.get(action) as Claim[]).sort(compareClaims)
+      const resolver = this.options.resolverOf(action) as ActionResolver & { resolve: NonNullable<ActionResolver['resolve']> }
+      decisions.push(...resolver.resolve(group))
+    }
+    return decisions
+  }
+
+  private applied(claimId: string, result: IntentResult): void {
+    const claim = this.applying.get(claimId)
+    if (claim === undefined) return
+    this.applying.delete(claimId)
+    const state = result.type === 'reject' ? this.options.effects.currentState(claim) : undefined
+    this.settle(claim, { result, ...(state !== undefined ? { state } : {}) })
+  }
+
+  private refusal(claim: Claim, reason: string, message: string): Outcome {
+    const state = this.options.effects.currentState(claim)
+    return { result: rejectOf(claim, reason, message), ...(state !== undefined ? { state } : {}) }
+  }
+
+  /** Records a final outcome and tells the origin. */
+  private settle(claim: Claim, outcome: Outcome): void {
+    this.stats.claimsSettled++
+    this.outcomes.set(claim.id, outcome)
+    if (this.outcomes.size > this.rememberedOutcomes) this.outcomes.delete(this.outcomes.keys().next().value as string)
+    if (claim.origin === this.options.self) this.answerLocal(claim, outcome.result, outcome.state)
+    else this.send(claim.origin, { type: 'outcome', claimId: claim.id, ...outcome })
+  }
+
+  // Coordinator of a cross-owner claim
+
+  private beginCrossOwner(claim: Claim, owners: ReadonlyMap<string, readonly string[]>): void {
+    const mine = owners.get(this.options.self) ?? []
+    const parts = new Map([...owners].filter(([owner]) => owner !== this.options.self))
+    const unreachable = [...parts.keys()].find((owner) => !this.options.isReachable(owner))
+    if (unreachable !== undefined) {
+      this.stats.refusedUnavailable++
+      this.settle(claim, this.refusal(claim, 'authority-unavailable', `owner ${unreachable} of part of this ${claim.intent.action} cannot be reached`))
+      return
+    }
+    const verdict = this.options.effects.prepare(claim, mine)
+    if (!verdict.ok) {
+      this.settle(claim, this.refusal(claim, verdict.reason, verdict.message))
+      return
+    }
+    for (const resource of mine) this.locks.set(resource, claim.id)
+    this.crossOwner.set(claim.id, { claim, mine, parts, votes: new Set(), done: new Set(), decided: undefined })
+    for (const owner of parts.keys()) this.send(owner, { type: 'prepare', claim })
+    this.setTimer(`prepare:${claim.id}`, this.now + this.prepareTimeoutMs)
+  }
+
+  private voteArrived(from: string, claimId: string, ok: boolean, reason: string, message: string): void {
+    const state = this.crossOwner.get(claimId)
+    if (state === undefined || !state.parts.has(from)) {
+      // A vote for a claim already decided (a resent prepare, a late answer): repeat the decision,
+      // which for an unknown claim is abort, so a participant never holds a reservation for ever.
+      const known = this.outcomes.get(claimId)
+      this.send(from, { type: 'decide', claimId, commit: known?.result.type === 'ack' })
+      return
+    }
+    if (state.decided !== undefined) {
+      this.send(from, { type: 'decide', claimId, commit: state.decided })
+      return
+    }
+    if (!ok) {
+      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) })
+      return
+    }
+    state.votes.add(from)
+    if (state.votes.size === state.parts.size) this.decide(state, true, { result: { type: 'ack', seq: state.claim.intent.seq, result: true } })
+  }
+
+  private decide(state: CrossOwner, commit: boolean, outcome: Outcome): void {
+    state.decided = commit
+    if (commit) {
+      this.stats.crossOwnerCommits++
+      this.options.effects.commit(state.claim, state.mine)
+    } else {
+      this.stats.crossOwnerAborts++
+    }
+    for (const resource of state.mine) this.locks.delete(resource)
+    for (const owner of state.parts.keys()) this.send(owner, { type: 'decide', claimId: state.claim.id, commit })
+    this.setTimer(`decide:${state.claim.id}`, this.now + this.retryMs)
+    const refusalState = commit ? undefined : this.options.effects.currentState(state.claim)
+    this.settle(state.claim, { ...outcome, ...(refusalState !== undefined ? { state: refusalState } : {}) })
+  }
+
+  private doneArrived(from: string, claimId: string): void {
+    const state = this.crossOwner.get(claimId)
+    if (state === undefined) return
+    state.done.add(from)
+    if (state.done.size === state.parts.size) this.crossOwner.delete(claimId)
+  }
+
+  private resendDecision(claimId: string): void {
+    const state = this.crossOwner.get(claimId)
+    if (state?.decided === undefined) return
+    for (const owner of state.parts.keys()) {
+      if (!state.done.has(owner) && this.options.isReachable(owner)) this.send(owner, { type: 'decide', claimId, commit: state.decided })
+    }
+    this.setTimer(`decide:${claimId}`, this.now + this.retryMs)
+  }
+
+  // Participant of a cross-owner claim
+
+  private prepareArrived(from: string, claim: Claim): void {
+    const already = this.prepared.get(claim.id)
+    if (already !== undefined) {
+      this.send(from, { type: 'vote', claimId: claim.id, ok: true, reason: '', message: '' })
+      return
+    }
+    const route = this.route(claim)
+    const vote = (ok: boolean, reason: string, message: string): void => this.send(from, { type: 'vote', claimId: claim.id, ok, reason, message })
+    if ('reason' in route) return vote(false, route.reason, route.message)
+    const mine = route.resources.filter((resource) => this.options.membership.owner(resource) === this.options.self)
+    if (route.coordinator !== from || claim.viewEpoch !== this.options.membership.view.epoch || mine.length === 0) {
+      return vote(false, 'authority-unavailable', `peer ${this.options.self} does not own a part of this claim under view ${this.options.membership.view.epoch}`)
+    }
+    const reserved = mine.find((resource) => this.locks.has(resource))
+    if (reserved !== undefined) return vote(false, 'conflict', `${reserved} is reserved by another trade`)
+    const handingOver = this.inHandover(mine)
+    if (handingOver !== undefined) return vote(false, 'authority-unavailable', `ownership of ${handingOver} is being handed over`)
+    const verdict = this.options.effects.prepare(claim, mine)
+    if (!verdict.ok) return vote(false, verdict.reason, verdict.message)
+    for (const resource of mine) this.locks.set(resource, claim.id)
+    this.prepared.set(claim.id, { claim, coordinator: from, resources: mine })
+    vote(true, '', '')
+  }
+
+  private decideArrived(from: string, claimId: string, commit: boolean): void {
+    const prepared = this.prepared.get(claimId)
+    if (prepared !== undefined && prepared.coordinator === from) {
+      this.prepared.delete(claimId)
+      if (commit) this.options.effects.commit(prepared.claim, prepared.resources)
+      for (const resource of prepared.resources) this.locks.delete(resource)
+    }
+    this.send(from, { type: 'done', claimId })
+  }
+
+  /** A resource this peer owns only since a recent view change, whose previous owner's grants may still be on the way. */
+  private inHandover(resources: readonly string[]): string | undefined {
+    return resources.find((resource) => {
+      if (this.options.membership.owner(resource) !== this.options.self) return false
+      const previous = this.options.membership.previousOwner(resource)
+      return previous !== undefined && previous.owner !== this.options.self && this.now < previous.since + this.handoverMs
+    })
+  }
+
+  // Plumbing
+
+  private fire(timer: string): void {
+    if (timer === 'window') return this.closeWindow()
+    const split = timer.indexOf(':')
+    const kind = timer.slice(0, split)
+    const claimId = timer.slice(split + 1)
+    if (kind === 'retry') this.retry(claimId)
+    else if (kind === 'decide') this.resendDecision(claimId)
+    else if (kind === 'prepare') {
+      const state = this.crossOwner.get(claimId)
+      if (state !== undefined && state.decided === undefined) {
+        this.stats.refusedUnavailable++
+        this.decide(state, false, { result: rejectOf(state.claim, 'authority-unavailable', `not every owner of this ${state.claim.intent.action} answered within ${this.prepareTimeoutMs} ms`) })
+      }
+    }
+  }
+
+  private answerLocal(claim: Claim, result: IntentResult, state?: WorldValue): void {
+    this.commands.push({ type: 'answer', claim, result, ...(state !== undefined ? { state } : {}) })
+  }
+
+  private send(to: string, message: ClaimMessage): void {
+    this.commands.push({ type: 'send', to, message })
+  }
+
+  private setTimer(timer: string, at: Millis): void {
+    this.commands.push({ type: 'setTimer', timer, at })
+  }
+}
