@@ -58,6 +58,11 @@ interface PendingPull {
 const SEEN_LIMIT = 65_536
 // Late probes remembered per peer: as many as the default loss window, beyond which a loss no longer counts anyway.
 const MAX_LATE_PROBES = 20
+// Probes, over all links together, before their loss rate may add redundant trees.
+const MIN_POOLED_PROBES = 16
+// A link with fewer round-trip samples than this is young: probed more often, so trees settle fast.
+const YOUNG_LINK_SAMPLES = 3
+const YOUNG_PROBE_SPEEDUP = 4
 
 /** Adds a key to a bounded insertion-ordered set (the oldest falls out); false if it was there. */
 const remember = (set: Set<string>, key: string): boolean => {
@@ -92,9 +97,12 @@ export class GossipRouter {
   private readonly peers = new Set<string>()
   private readonly estimators = new Map<string, RttEstimator>()
   private readonly outstanding = new Map<string, Outstanding>()
-  /** The last probe per peer that timed out, in case its answer is only late. */
   /** Nonces of probes counted lost but possibly only late, per peer (bounded by the loss window). */
   private readonly lateProbes = new Map<string, Outstanding[]>()
+  /** Probes of young links replaced by a newer one before their timeout: an answer is still a sample, never a loss. */
+  private readonly supersededProbes = new Map<string, Outstanding[]>()
+  /** When each peer was last probed. */
+  private readonly lastProbeAt = new Map<string, Millis>()
   private readonly latency = new LatencyMap()
   private coordinate: NetworkCoordinate = initialCoordinate()
   private nonce = 0
@@ -133,6 +141,8 @@ export class GossipRouter {
     this.peers.delete(peer)
     this.outstanding.delete(peer)
     this.lateProbes.delete(peer)
+    this.supersededProbes.delete(peer)
+    this.lastProbeAt.delete(peer)
     for (const [doc, mesh] of this.meshes) this.meshes.set(doc, mesh.filter((member) => member !== peer))
     for (const byPeer of this.announced.values()) byPeer.delete(peer)
     // A reconnected peer may have lost what we told it: start its digests from scratch.
@@ -215,9 +225,17 @@ export class GossipRouter {
       this.stats.pingsLost--
       return
     }
-    const waiting = this.outstanding.get(from)
-    if (waiting === undefined || waiting.nonce !== frame.nonce) return
-    this.outstanding.delete(from)
+    const superseded = this.supersededProbes.get(from)
+    const supersededIndex = superseded === undefined ? -1 : superseded.findIndex((probe) => probe.nonce === frame.nonce)
+    let waiting = this.outstanding.get(from)
+    if (superseded !== undefined && supersededIndex !== -1) {
+      waiting = superseded[supersededIndex] as Outstanding
+      superseded.splice(supersededIndex, 1)
+    } else if (waiting === undefined || waiting.nonce !== frame.nonce) {
+      return
+    } else {
+      this.outstanding.delete(from)
+    }
     const estimator = this.estimators.get(from)
     if (estimator === undefined) return
     const rtt = now - waiting.sentAt
@@ -227,23 +245,46 @@ export class GossipRouter {
     this.reportOwnLinks()
   }
 
-  /** The probe timer: count unanswered probes as lost and probe every connection again. */
-  pingTick(now: Millis): void {
+  /**
+   * The probe timer: count unanswered probes as lost and probe each connection that is due again.
+   * Young links (fewer than a few samples) are probed four times as often, without waiting out a
+   * lost first probe, so the latency map and the trees settle within a few rounds even under loss.
+   * Returns the delay until the next tick.
+   */
+  pingTick(now: Millis): Millis {
+    const interval = this.settings.pingIntervalMs
+    const fast = interval / YOUNG_PROBE_SPEEDUP
+    let young = false
     for (const peer of this.peers) {
-      const waiting = this.outstanding.get(peer)
       const estimator = this.estimators.get(peer)
-      if (waiting !== undefined && estimator !== undefined) {
-        if (now - waiting.sentAt < estimator.timeoutMs()) continue
-        estimator.lost()
-        this.stats.pingsLost++
-        const late = this.lateProbes.get(peer) ?? []
-        late.push(waiting)
-        if (late.length > MAX_LATE_PROBES) late.shift()
-        this.lateProbes.set(peer, late)
+      if (estimator === undefined) continue
+      const isYoung = estimator.samples < YOUNG_LINK_SAMPLES
+      young ||= isYoung
+      const waiting = this.outstanding.get(peer)
+      if (waiting !== undefined) {
+        if (now - waiting.sentAt < estimator.timeoutMs()) {
+          if (!isYoung || now - waiting.sentAt < fast * 0.9) continue
+          // Not lost yet, just slow to tell on a link we know little of: ask again, keep listening.
+          const superseded = this.supersededProbes.get(peer) ?? []
+          superseded.push(waiting)
+          if (superseded.length > YOUNG_PROBE_SPEEDUP * YOUNG_LINK_SAMPLES) superseded.shift()
+          this.supersededProbes.set(peer, superseded)
+        } else {
+          estimator.lost()
+          this.stats.pingsLost++
+          const late = this.lateProbes.get(peer) ?? []
+          late.push(waiting)
+          if (late.length > MAX_LATE_PROBES) late.shift()
+          this.lateProbes.set(peer, late)
+        }
+      } else if (!isYoung && now - (this.lastProbeAt.get(peer) ?? -Infinity) < interval * 0.8) {
+        continue
       }
       this.ping(peer, now)
     }
     this.reportOwnLinks()
+    // With no links yet, tick fast too: the first links that come up are young.
+    return young || this.peers.size === 0 ? fast : interval
   }
 
   /** The digest timer: announce changing documents to a few peers, and pull what digests showed missing. */
@@ -411,15 +452,17 @@ export class GossipRouter {
    */
   private treeCount(): number {
     if (this.settings.redundancy !== 'adaptive') return this.settings.redundancy
-    let total = 0
-    let links = 0
+    // Pooled over every link, weighted by probes: a cluster-wide loss shows within the first few
+    // probe rounds, long before each link alone has enough probes to say so.
+    let lost = 0
+    let probes = 0
     for (const peer of this.peers) {
       const estimator = this.estimators.get(peer)
-      if (estimator === undefined || estimator.probes < 4) continue
-      total += estimator.oneWayLoss()
-      links++
+      if (estimator === undefined) continue
+      lost += estimator.lossRate * estimator.probes
+      probes += estimator.probes
     }
-    const loss = links === 0 ? 0 : total / links
+    const loss = probes < MIN_POOLED_PROBES ? 0 : 1 - Math.sqrt(Math.max(0, 1 - lost / probes))
     const trees = loss <= 0.01 ? 1 : loss <= 0.05 ? 2 : loss <= 0.1 ? 3 : 4
     this.stats.trees = trees
     return trees
@@ -428,6 +471,7 @@ export class GossipRouter {
   private ping(peer: string, now: Millis): void {
     const nonce = ++this.nonce
     this.outstanding.set(peer, { nonce, sentAt: now })
+    this.lastProbeAt.set(peer, now)
     this.host.send(peer, { type: 'ping', nonce, coordinate: this.coordinate, links: this.ownLinks() })
     this.stats.pingsSent++
   }

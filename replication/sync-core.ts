@@ -191,7 +191,7 @@ export class SyncCore {
       case 'start':
         this.outbox.push({ type: 'setTimer', timer: 'antiEntropy', at: now + this.nextInterval() })
         if (this.router !== undefined && this.options.router !== undefined) {
-          this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + this.options.router.pingIntervalMs })
+          this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + this.options.router.pingIntervalMs / 4 })
           this.outbox.push({ type: 'setTimer', timer: 'digest', at: now + this.options.router.digestIntervalMs })
         }
         break
@@ -245,8 +245,8 @@ export class SyncCore {
     } else if (timer === 'antiEntropy' || router === undefined || settings === undefined) {
       this.antiEntropyRound(now)
     } else if (timer === 'ping') {
-      router.pingTick(now)
-      this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + settings.pingIntervalMs * (0.9 + 0.2 * this.options.random.next()) })
+      const delay = router.pingTick(now)
+      this.outbox.push({ type: 'setTimer', timer: 'ping', at: now + delay * (0.9 + 0.2 * this.options.random.next()) })
     } else {
       router.digestTick(now)
       this.outbox.push({ type: 'setTimer', timer: 'digest', at: now + settings.digestIntervalMs })
