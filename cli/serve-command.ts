@@ -93,8 +93,23 @@ const untilSignalled = (): Promise<NodeJS.Signals> =>
   })
 
 /**
+ * Drains `server` on every SIGUSR2 (sessions handed to other peers; the process keeps running until
+ * SIGINT/SIGTERM), reporting on `io`. Returns the function that stops listening.
+ */
+export const drainOnSignal = (server: Pick<ServerHandle, 'drain'>, io: CliIo, signal: NodeJS.Signals = 'SIGUSR2'): (() => void) => {
+  const onSignal = (): void => {
+    server.drain().then(
+      (report) => io.err(`realmsync serve: drained, ${report.handedOff.length} session(s) handed off${report.handedOff.length > 0 ? ` to ${[...new Set(report.handedOff.map((h) => h.to))].join(', ')}` : ''}\n`),
+      (error: unknown) => io.err(`realmsync serve: drain failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    )
+  }
+  process.on(signal, onSignal)
+  return () => process.off(signal, onSignal)
+}
+
+/**
  * Adds `serve` to a commander program: runs a game-server peer until SIGINT or SIGTERM, then
- * shuts it down cleanly (pending writes flushed). `started` sees the running server (tests).
+ * shuts it down cleanly (pending writes flushed); with the gateway on, SIGUSR2 drains it. `started` sees the running server (tests).
  */
 export const registerServeCommand = (
   program: Command,
@@ -130,7 +145,9 @@ export const registerServeCommand = (
       io.err(
         `realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.gatewayUrl ? `, clients at ${server.gatewayUrl}/<document>` : ''}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`,
       )
+      const stopDraining = server.gatewayUrl !== undefined ? drainOnSignal(server, io) : () => {}
       started(server)
       await stopSignal()
+      stopDraining()
       await server.close()
     })
