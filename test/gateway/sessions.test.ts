@@ -119,6 +119,41 @@ describe('session registry and affinity', () => {
   })
 })
 
+describe('interest-filtered ephemeral state', () => {
+  it('sends a subscriber only the entities near its area, follows movement in and out, and resubscribes after a reconnect', async () => {
+    const batches: number[] = []
+    const c = client(cluster.a.url, await token('watcher'), { documents: [], onEphemeral: () => batches.push(1) })
+    expect(() => c.subscribe({ x: 0, y: 0, radius: -1 })).toThrow()
+    cluster.a.peer.setEphemeral('orc', 'position', { x: 3, y: 4 })
+    cluster.a.peer.setEphemeral('orc', 'hp', 7)
+    cluster.a.peer.setEphemeral('dragon', 'position', { x: 500, y: 500 })
+    c.subscribe({ x: 0, y: 0, radius: 10 })
+    await waitFor(() => c.home === 'a' && c.ephemeral.has('orc'), 'orc visible')
+    expect(c.ephemeral.get('orc')).toEqual({ position: { x: 3, y: 4 }, hp: 7 })
+    expect(c.ephemeral.has('dragon')).toBe(false)
+    // b writes; replication carries it to a, whose gateway filters it for this subscriber.
+    cluster.b.peer.setEphemeral('dragon', 'position', { x: 1, y: 1 })
+    await waitFor(() => c.ephemeral.has('dragon'), 'dragon flew in')
+    cluster.a.peer.setEphemeral('orc', 'position', { x: 90, y: 0 })
+    await waitFor(() => !c.ephemeral.has('orc'), 'orc walked away')
+    cluster.a.peer.setEphemeral('dragon', 'hp', 1000)
+    await waitFor(() => c.ephemeral.get('dragon')?.hp === 1000, 'dragon hp')
+    c.reconnect()
+    cluster.a.peer.setEphemeral('orc', 'position', { x: 1, y: 0 })
+    await waitFor(() => c.ephemeral.has('orc') && c.stats().reconnects === 1, 'interest restored after reconnect')
+    expect(batches.length).toBeGreaterThan(3)
+    expect(cluster.a.gateway.stats().ephemeralBatches).toBeGreaterThan(3)
+  })
+
+  it('closes a session connection that sends a malformed control message (1007)', async () => {
+    const raw = rawSession(cluster.a.url, { session: 'ctl', token: await token('ctl') })
+    await waitFor(() => raw.texts.length === 1, 'greeting')
+    raw.ws.send('{"v":1,"type":"interest"}')
+    await waitFor(() => raw.closed !== undefined, 'close')
+    expect(raw.closed?.code).toBe(1007)
+  })
+})
+
 describe('handoff on drain', () => {
   it('refuses to drain with no live target, then hands every session over with no lost or duplicated intent and no document gap', async () => {
     await expect(cluster.a.gateway.drain('nobody')).rejects.toBeInstanceOf(NoHandoffTargetError)
