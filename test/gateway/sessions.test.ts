@@ -119,6 +119,56 @@ describe('session registry and affinity', () => {
   })
 })
 
+describe('handoff admission and takeover', () => {
+  it('a handoff target waits for the record, then for the documents, before it serves the session with the carried answers', async () => {
+    const owner = client(cluster.a.url, await token('hw'), { documents: [] })
+    await waitFor(() => owner.home === 'a' && cluster.b.gateway.registry?.get('hw')?.home === 'a', 'home recorded everywhere')
+    const resume = owner.resumeToken as string
+    owner.close()
+    const moved = rawSession(cluster.b.url, { session: owner.session, resume, handoff: '1', token: await token('hw') })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(moved.texts).toEqual([])
+    // What a drain writes: the new home, the answers, and a document state the target does not hold yet.
+    const source = new Y.Doc()
+    source.getMap('m').set('k', 1)
+    const record = cluster.a.gateway.registry?.get('hw')
+    cluster.a.gateway.registry?.put({ ...record!, home: 'b', state: 'handed-off', from: 'a', answers: [{ type: 'ack', seq: 1, result: 42 }], answersFloor: 0, lastAckedSeq: 1, docs: { 'world/slow': Y.encodeStateVector(source) }, updatedAt: Date.now() })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(moved.texts).toEqual([])
+    Y.applyUpdate(cluster.a.peer.openDoc('world/slow'), Y.encodeStateAsUpdate(source))
+    await waitFor(() => moved.texts.length === 1, 'greeting once the document arrived')
+    expect(moved.texts[0]).toMatchObject({ type: 'session', home: 'b', lastAckedSeq: 1 })
+    expect(cluster.b.peer.getDoc('world/slow')?.getMap('m').get('k')).toBe(1)
+    moved.ws.send(encodeIntent({ seq: 1, action: 'step', player: 'hw', payload: null }))
+    await waitFor(() => moved.answers.length === 1, 'carried answer')
+    expect(moved.answers[0]).toEqual({ type: 'ack', seq: 1, result: 42 })
+    expect(stepsOf(cluster.b.world, 'hw')).toBe(0)
+    moved.ws.close()
+    await waitFor(() => cluster.b.gateway.registry?.get('hw')?.state === 'active', 'record active at b')
+  })
+
+  it('takes over a session whose home is unreachable, and a newer nonce of a player replaces its older session', async () => {
+    const first = client(cluster.a.url, await token('orphan'), { documents: [] })
+    await waitFor(() => first.home === 'a' && cluster.b.gateway.registry?.get('orphan')?.home === 'a', 'home recorded everywhere')
+    const resumeToken = first.resumeToken as string
+    first.close()
+    cluster.network.disconnect('a', 'b')
+    try {
+      const again = client(cluster.b.url, await token('orphan'), { documents: [], session: first.session, resumeToken })
+      await waitFor(() => again.home === 'b', 'served by b')
+      expect(again.stats().redirects).toBe(0)
+      expect(cluster.b.gateway.registry?.get('orphan')).toMatchObject({ home: 'b', session: first.session })
+      const other = client(cluster.b.url, await token('orphan'), { documents: [] })
+      await waitFor(() => other.home === 'b', 'second session')
+      expect(other.session).not.toBe(first.session)
+      expect(cluster.b.gateway.registry?.get('orphan')?.session).toBe(other.session)
+    } finally {
+      cluster.network.connect('a', 'b')
+    }
+    await waitFor(() => cluster.a.gateway.registry?.get('orphan')?.home === 'b', 'registry heals')
+  })
+})
+
 describe('interest-filtered ephemeral state', () => {
   it('sends a subscriber only the entities near its area, follows movement in and out, and resubscribes after a reconnect', async () => {
     const batches: number[] = []
@@ -211,5 +261,15 @@ describe('handoff on drain', () => {
     const late = client(cluster.a.url, await token('late'))
     await waitFor(() => late.home === 'b', 'late session served by b')
     expect(cluster.b.gateway.registry?.gateway('a')?.draining).toBe(true)
+
+    // With no peer to send it to, a draining peer refuses new sessions with 1013 (try again later).
+    cluster.network.disconnect('a', 'b')
+    try {
+      const stranded = rawSession(cluster.a.url, { session: 'stranded', token: await token('stranded') })
+      await waitFor(() => stranded.closed !== undefined, 'refusal')
+      expect(stranded.closed).toMatchObject({ code: 1013, reason: expect.stringMatching(/^draining/) })
+    } finally {
+      cluster.network.connect('a', 'b')
+    }
   })
 })
