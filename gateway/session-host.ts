@@ -248,33 +248,52 @@ export class SessionHost {
     let next = 0
     for (const record of records) {
       const [to, gateway] = targets[next++ % targets.length] as [string, { url: string }]
-      const session = this.sessions.get(`${record.player}/${record.session}`)
-      if (session) {
-        session.draining = true
-        await session.quiesce()
-      }
-      const docs: Record<string, Uint8Array> = {}
-      const names = new Set([...(this.documentsOf.get(record.player)?.keys() ?? []), ...(this.options.intentDocuments ?? [])])
-      for (const name of names) {
-        const doc = this.peer.getDoc(name)
-        if (doc) docs[name] = Y.encodeStateVector(doc)
-      }
-      this.registry.put({
-        ...record,
-        home: to,
-        state: 'handed-off',
-        from: this.peer.id,
-        answers: session?.settledAnswers() ?? [],
-        answersFloor: session?.floor ?? 0,
-        lastAckedSeq: session?.lastAckedSeq ?? record.lastAckedSeq,
-        docs,
-        updatedAt: Date.now(),
-      })
-      session?.link?.redirect({ url: gateway.url, peer: to, handoff: true })
-      if (session) this.sessions.delete(session.id)
+      await this.handOver(record, to, gateway.url)
       handedOff.push({ player: record.player, session: record.session, to })
-      this.logger.info({ player: record.player, to }, 'session handed off')
     }
     return { handedOff }
+  }
+
+  /**
+   * Hands one player's session to `target` (a player moving to a zone another peer serves), the
+   * same way a drain hands over each session. Throws `NoHandoffTargetError` when the target has no
+   * live gateway, and a `RealmsyncError` when the player's session is not homed here.
+   */
+  async handOff(player: string, target: string): Promise<{ player: string; session: string; to: string }> {
+    const gateway = this.liveGateway(target)
+    if (gateway === undefined || target === this.peer.id) throw new NoHandoffTargetError(`peer '${target}' has no live gateway or is not connected`)
+    const record = this.registry.get(player)
+    if (record === undefined || record.home !== this.peer.id) throw new RealmsyncError('session-not-here', `player '${player}' has no session homed on peer '${this.peer.id}'`)
+    await this.handOver(record, target, gateway.url)
+    return { player, session: record.session, to: target }
+  }
+
+  /** Stops the session taking first-time intents, waits for those in flight, writes the handed-off record, then redirects the client. */
+  private async handOver(record: SessionRecord, to: string, url: string): Promise<void> {
+    const session = this.sessions.get(`${record.player}/${record.session}`)
+    if (session) {
+      session.draining = true
+      await session.quiesce()
+    }
+    const docs: Record<string, Uint8Array> = {}
+    const names = new Set([...(this.documentsOf.get(record.player)?.keys() ?? []), ...(this.options.intentDocuments ?? [])])
+    for (const name of names) {
+      const doc = this.peer.getDoc(name)
+      if (doc) docs[name] = Y.encodeStateVector(doc)
+    }
+    this.registry.put({
+      ...record,
+      home: to,
+      state: 'handed-off',
+      from: this.peer.id,
+      answers: session?.settledAnswers() ?? [],
+      answersFloor: session?.floor ?? 0,
+      lastAckedSeq: session?.lastAckedSeq ?? record.lastAckedSeq,
+      docs,
+      updatedAt: Date.now(),
+    })
+    session?.link?.redirect({ url, peer: to, handoff: true })
+    if (session) this.sessions.delete(session.id)
+    this.logger.info({ player: record.player, to }, 'session handed off')
   }
 }

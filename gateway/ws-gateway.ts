@@ -101,6 +101,8 @@ export interface Gateway {
    * takes no new sessions; document connections stay until their clients move. Needs `sessions`.
    */
   drain(target?: string): Promise<DrainReport>
+  /** Hands one player's session to peer `target` (a zone change), as a drain does for every session. Needs `sessions`. */
+  handOff(player: string, target: string): Promise<DrainReport['handedOff'][number]>
   /** Closes every client connection (1001) and stops listening; the peer stays open. */
   close(): Promise<void>
 }
@@ -410,6 +412,10 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     drain: async (target) => {
       if (host === undefined) throw new RealmsyncError('no-sessions', 'drain needs a gateway started with `sessions`')
       return host.drain(target)
+    },
+    handOff: async (player, target) => {
+      if (host === undefined) throw new RealmsyncError('no-sessions', 'handOff needs a gateway started with `sessions`')
+      return host.handOff(player, target)
     },
     close: async () => {
       if (closed) return

@@ -19,7 +19,7 @@ const fakeGateway = async (onConnection: (ws: WebSocket, url: string, count: num
   servers.push(server)
   await new Promise<void>((resolve) => server.once('listening', () => resolve()))
   const address = server.address()
-  const url = `ws://127.0.0.1:${typeof address === 'object' ? address.port : 0}`
+  const url = `ws://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
   let count = 0
   server.on('connection', (ws, request) => onConnection(ws, request.url ?? '', ++count))
   return { url, connections: () => count }

@@ -169,6 +169,24 @@ describe('handoff admission and takeover', () => {
   })
 })
 
+describe('handoff of one session (a zone change)', () => {
+  it('moves one player to another peer while it plays; other sessions stay', async () => {
+    const stays = client(cluster.a.url, await token('stayer'), { documents: [] })
+    const c = client(cluster.a.url, await token('zoner'))
+    await waitFor(() => c.home === 'a' && stays.home === 'a', 'greetings')
+    await expect(cluster.a.gateway.handOff('zoner', 'nobody')).rejects.toBeInstanceOf(NoHandoffTargetError)
+    await expect(cluster.a.gateway.handOff('nobody', 'b')).rejects.toThrow(/no session homed/)
+    const first = await Promise.all([c.send('step', null), c.send('step', null)])
+    const moved = await cluster.a.gateway.handOff('zoner', 'b')
+    expect(moved).toMatchObject({ player: 'zoner', to: 'b', session: c.session })
+    const after = await Promise.all([c.send('step', null), c.send('step', null)])
+    expect([...first, ...after].map((r) => (r.type === 'ack' ? r.result : r.reason))).toEqual([1, 2, 3, 4])
+    expect(c.home).toBe('b')
+    expect(stays.home).toBe('a')
+    expect(await stays.send('step', null)).toMatchObject({ type: 'ack', result: 1 })
+  })
+})
+
 describe('interest-filtered ephemeral state', () => {
   it('sends a subscriber only the entities near its area, follows movement in and out, and resubscribes after a reconnect', async () => {
     const batches: number[] = []
