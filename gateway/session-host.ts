@@ -216,6 +216,14 @@ export class SessionHost {
     return { kind: 'admit', session, hello: { session: nonce, resumeToken: session.resumeToken, home: this.peer.id, lastAckedSeq: session.lastAckedSeq } }
   }
 
+  /** Where a player's session lives when that is another live peer (for a connection that raced a handoff). */
+  homeElsewhere(player: string): { url: string; peer: string } | undefined {
+    const home = this.registry.get(player)?.home
+    if (home === undefined || home === this.peer.id) return undefined
+    const gateway = this.liveGateway(home)
+    return gateway ? { url: gateway.url, peer: home } : undefined
+  }
+
   /** Records the last acknowledged sequence when a session's connection closes (not once per intent). */
   disconnected(session: LocalSession): void {
     if (session.link !== undefined || this.sessions.get(session.id) !== session) return

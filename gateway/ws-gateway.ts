@@ -13,6 +13,7 @@ import {
   CLOSE_GOING_AWAY,
   CLOSE_INTERNAL_ERROR,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TRY_AGAIN_LATER,
   ClientConnection,
   type ConnectionCloseKind,
   type ConnectionLimits,
@@ -302,7 +303,15 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       const previous = session.link
       session.link = connection
       if (previous instanceof IntentConnection) previous.closeWith(CLOSE_GOING_AWAY, 'session continued on a newer connection', 'normal')
-      connection.sendControl({ type: 'session', ...admission.hello })
+      if (session.draining) {
+        // Admitted just before a handoff took the session away: follow it rather than sit unanswered.
+        // (While the handover is still under way the record names this peer, and the handover redirects this link itself.)
+        const home = host?.homeElsewhere(grants.player)
+        if (home) connection.redirect({ ...home, handoff: true })
+        else if (host?.registry.get(grants.player)?.home !== peer.id) connection.closeWith(CLOSE_TRY_AGAIN_LATER, 'draining: the session is being handed over', 'normal')
+      } else {
+        connection.sendControl({ type: 'session', ...admission.hello })
+      }
     }
     logger.debug({ client: connection.label, session: connection.session }, 'intent channel connected')
   }
