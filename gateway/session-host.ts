@@ -17,6 +17,12 @@ export interface SessionOptions {
   readonly handoffWaitMs?: number
   /** Answers remembered (and handed over) per session. Default 1024. */
   readonly answersPerSession?: number
+  /**
+   * How long a disconnected session's answers stay in memory for a resume. Past it they are dropped
+   * (the session can still resume with its token; the engine's own dedupe still answers resends on
+   * this peer). Bounds memory by players connected recently, not players ever seen. Default 10 min.
+   */
+  readonly resumeWindowMs?: number
   /** Documents intents write (the engines' worlds): a handoff target waits to hold what the old home had. */
   readonly intentDocuments?: readonly string[]
 }
@@ -196,6 +202,9 @@ export class SessionHost {
       if (sameSession && record?.home === this.peer.id && record.state === 'handed-off') {
         await this.waitForDocuments(record.docs, Date.now() + this.handoffWaitMs)
         session.adopt(record.answers, record.answersFloor, record.lastAckedSeq)
+      } else if (sameSession && record !== undefined) {
+        // Resumed after its answers were forgotten here (or taken over): the acked sequence carries on.
+        session.adopt([], 0, record.lastAckedSeq)
       }
       // Another nonce of the same player is replaced: one session per player, as the registry keys it.
       for (const [otherId, other] of this.sessions) if (other.player === player && otherId !== id) this.sessions.delete(otherId)
@@ -227,6 +236,10 @@ export class SessionHost {
   /** Records the last acknowledged sequence when a session's connection closes (not once per intent). */
   disconnected(session: LocalSession): void {
     if (session.link !== undefined || this.sessions.get(session.id) !== session) return
+    const timer = setTimeout(() => {
+      if (session.link === undefined && this.sessions.get(session.id) === session) this.sessions.delete(session.id)
+    }, this.options.resumeWindowMs ?? 10 * 60_000)
+    timer.unref()
     const record = this.registry.get(session.player)
     if (!record || record.home !== this.peer.id || record.session !== session.nonce || record.lastAckedSeq === session.lastAckedSeq) return
     this.registry.put({ ...record, lastAckedSeq: session.lastAckedSeq, updatedAt: Date.now() })

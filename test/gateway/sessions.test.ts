@@ -117,6 +117,31 @@ describe('session registry and affinity', () => {
     expect(stepsOf(cluster.a.world, 'resume')).toBe(3)
     raw.ws.close()
   })
+
+  it('forgets a disconnected session’s answers after the resume window, keeping the session resumable', async () => {
+    const small = await startSessionCluster({ sessions: { resumeWindowMs: 50 } })
+    try {
+      const c = createRealmsyncClient({ url: small.a.url, token: await token('brief'), WebSocket: WebSocket as unknown as WebSocketConstructor })
+      await waitFor(() => c.home === 'a', 'greeting')
+      await c.send('step', null)
+      const resumeToken = c.resumeToken as string
+      c.close()
+      await waitFor(() => small.a.gateway.stats().connections === 0, 'disconnected')
+      await new Promise((resolve) => setTimeout(resolve, 150))
+      const raw = rawSession(small.a.url, { session: c.session, resume: resumeToken, token: await token('brief') })
+      await waitFor(() => raw.texts.length === 1, 'greeting on resume')
+      // The record still carries what was acked; the resend is answered by the engine's own memory, not applied again.
+      expect(raw.texts[0]).toMatchObject({ type: 'session', home: 'a', resumeToken, lastAckedSeq: 1 })
+      expect(small.a.gateway.registry?.get('brief')?.lastAckedSeq).toBe(1)
+      raw.ws.send(encodeIntent({ seq: 1, action: 'step', player: 'brief', payload: null }))
+      await waitFor(() => raw.answers.length === 1, 'answer')
+      expect(raw.answers[0]).toEqual({ type: 'ack', seq: 1, result: 1 })
+      expect(stepsOf(small.a.world, 'brief')).toBe(1)
+      raw.ws.close()
+    } finally {
+      await small.close()
+    }
+  })
 })
 
 describe('handoff admission and takeover', () => {
