@@ -21,8 +21,8 @@ import {
 import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions, type IntentSubmitter } from './intent-channel.js'
 import { SessionHost, type DrainReport, type SessionAdmission, type SessionOptions } from './session-host.js'
 import type { SessionRegistry } from './session-registry.js'
-import { InterestView } from './interest-view.js'
-import { CLOSE_REDIRECT, encodeServerControl } from './session-control.js'
+import { InterestFanout } from './interest-fanout.js'
+import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
 import type { IntentEngine } from '../resolvers/index.js'
 
 /** Settings of `startGateway`. */
@@ -147,7 +147,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     burstMessages: options.burstMessages ?? 400,
     closeGraceMs: options.closeGraceMs ?? 5000,
   }
-  const counters: Omit<GatewayStats, 'connections'> = {
+  const counters: Omit<GatewayStats, 'connections' | 'ephemeralBatches'> = {
     accepted: 0,
     refused: 0,
     closedMalformed: 0,
@@ -159,7 +159,6 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     intentsAnswered: 0,
     intentsRefused: 0,
     redirects: 0,
-    ephemeralBatches: 0,
   }
   const closeCounter: Record<ConnectionCloseKind, keyof GatewayStats | undefined> = {
     malformed: 'closedMalformed',
@@ -173,7 +172,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   let nextConnection = 1
   let closed = false
   let host: SessionHost | undefined
-  const interests = new Map<IntentConnection, InterestView>()
+  const fanout = new InterestFanout(peer.ephemeral)
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {
@@ -275,7 +274,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const connection = new IntentConnection(`${grants.player}#${nextConnection++}`, ws, grants, sessionId, submit, limits, {
       onClosed: (closedConnection, kind) => {
         connections.delete(closedConnection)
-        interests.delete(closedConnection)
+        fanout.remove(closedConnection)
         if (session && session.link === closedConnection) {
           session.link = undefined
           host?.disconnected(session)
@@ -287,12 +286,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       onRefused: () => counters.intentsRefused++,
       ...(session
         ? {
-            onInterest: (subscriber: IntentConnection, area: Parameters<InterestView['subscribe']>[0]) => {
-              let view = interests.get(subscriber)
-              if (!view) interests.set(subscriber, (view = new InterestView()))
-              counters.ephemeralBatches++
-              subscriber.sendControl(view.subscribe(area, peer.ephemeral))
-            },
+            onInterest: (subscriber: IntentConnection, area: InterestArea) => fanout.subscribe(subscriber, area),
           }
         : {}),
     }, logger)
@@ -394,29 +388,13 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const hostName = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host
     const url = options.sessions.url ?? `ws://${hostName.includes(':') ? `[${hostName}]` : hostName}:${port}`
     host = new SessionHost(peer, url, options.sessions, logger)
-    // One delta of the ephemeral layer per tick, filtered per subscriber: the cost is what changed, not what is held.
-    let watermark = peer.ephemeral.currentVersion
-    ephemeralTimer = setInterval(() => {
-      if (interests.size === 0) {
-        watermark = peer.ephemeral.currentVersion
-        return
-      }
-      const delta = peer.ephemeral.deltaSince(watermark)
-      watermark = delta.version
-      if (delta.entries.length === 0) return
-      for (const [subscriber, view] of interests) {
-        const batch = view.filter(delta.entries, peer.ephemeral)
-        if (batch === undefined) continue
-        counters.ephemeralBatches++
-        subscriber.sendControl(batch)
-      }
-    }, options.ephemeralIntervalMs ?? 50)
+    ephemeralTimer = setInterval(() => fanout.tick(), options.ephemeralIntervalMs ?? 50)
     ephemeralTimer.unref()
   }
 
   return {
     port,
-    stats: () => ({ connections: connections.size, ...counters }),
+    stats: () => ({ connections: connections.size, ...counters, ephemeralBatches: fanout.batches }),
     registry: host?.registry,
     drain: async (target) => {
       if (host === undefined) throw new RealmsyncError('no-sessions', 'drain needs a gateway started with `sessions`')
