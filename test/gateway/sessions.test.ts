@@ -238,6 +238,17 @@ describe('interest-filtered ephemeral state', () => {
     expect(cluster.a.gateway.stats().ephemeralBatches).toBeGreaterThan(3)
   })
 
+  it('closes an older connection of a session when it connects again (1001), and a control flood with 1008', async () => {
+    const first = rawSession(cluster.a.url, { session: 'twice', token: await token('twice') })
+    await waitFor(() => first.texts.length === 1, 'greeting')
+    const second = rawSession(cluster.a.url, { session: 'twice', resume: first.texts[0]?.resumeToken as string, token: await token('twice') })
+    await waitFor(() => second.texts.length === 1 && first.closed !== undefined, 'second greeting, first closed')
+    expect(first.closed).toMatchObject({ code: 1001, reason: 'session continued on a newer connection' })
+    for (let i = 0; i < 500; i++) second.ws.send(JSON.stringify({ v: 1, type: 'interest', x: 0, y: 0, radius: 1 }))
+    await waitFor(() => second.closed !== undefined, 'rate limit')
+    expect(second.closed?.code).toBe(1008)
+  })
+
   it('closes a session connection that sends a malformed control message (1007)', async () => {
     const raw = rawSession(cluster.a.url, { session: 'ctl', token: await token('ctl') })
     await waitFor(() => raw.texts.length === 1, 'greeting')
