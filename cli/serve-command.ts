@@ -28,6 +28,7 @@ export interface ServeFlags {
   readonly port?: number
   readonly gatewayHost?: string
   readonly authSecret?: string
+  readonly gatewayUrl?: string
 }
 
 const list = (value: string | undefined): string[] =>
@@ -62,7 +63,13 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     const authSecret = flags.authSecret ?? env[AUTH_SECRET_ENV]
     if (!authSecret) throw new InvalidArgumentError(`--port starts the client gateway, which needs --auth-secret or ${AUTH_SECRET_ENV} to verify tokens`)
     if (secretBytes(authSecret).length < MIN_SECRET_BYTES) throw new InvalidArgumentError(`the auth secret must be at least ${MIN_SECRET_BYTES} bytes`)
-    gateway = { port: flags.port, key: { kind: 'secret', secret: authSecret }, ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}) }
+    if (flags.gatewayUrl !== undefined && !/^wss?:\/\/[^/]+\/?$/.test(flags.gatewayUrl)) throw new InvalidArgumentError('--gateway-url must be a ws:// or wss:// base URL, e.g. ws://10.0.0.2:8080')
+    gateway = {
+      port: flags.port,
+      key: { kind: 'secret', secret: authSecret },
+      ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}),
+      ...(flags.gatewayUrl !== undefined ? { sessions: { url: flags.gatewayUrl.replace(/\/$/, '') } } : {}),
+    }
   }
   return {
     ...(gateway ? { gateway } : {}),
@@ -133,6 +140,7 @@ export const registerServeCommand = (
     .addOption(new Option('--transport <kind>', 'network transport between peers').choices(['libp2p', 'ws']).default('libp2p'))
     .option('--port <n>', 'serve clients over WebSocket (y-websocket protocol) on this port', port)
     .option('--gateway-host <host>', 'host the client gateway binds (default 127.0.0.1)')
+    .option('--gateway-url <url>', 'base URL clients reach this gateway at, announced to other peers for session redirects (default ws://<gateway-host>:<port>)')
     .option('--auth-secret <secret>', `HS256 secret that client tokens are signed with, at least ${MIN_SECRET_BYTES} bytes (or env ${AUTH_SECRET_ENV})`)
     .addOption(new Option('--router <kind>', 'how updates spread between peers').choices([...ROUTER_KINDS]).default('latency'))
     .option('--d <n>', 'fan-out of the dissemination trees (mesh degree for --router random)', (value: string) => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { startServer, type ServerHandle } from '../../cli/server.js'
-import { drainOnSignal } from '../../cli/serve-command.js'
+import { drainOnSignal, serveOptionsFrom } from '../../cli/serve-command.js'
 
 // `startServer`'s drain and the SIGUSR2 wiring of `realmsync serve`, in process (the two-process
 // handoff test runs the same code in child processes, where coverage cannot see it).
@@ -42,6 +42,15 @@ const waitFor = async (condition: () => boolean, what: string, timeoutMs = 10_00
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
 }
+
+describe('serve --gateway-url', () => {
+  it('announces the given base URL for redirects and refuses anything but a ws(s) base URL', () => {
+    const base = { listen: 'ws://127.0.0.1:0', data: '/tmp/x', clusterSecret: SECRET, logLevel: 'silent', transport: 'ws', port: 0, authSecret: AUTH } as const
+    expect(serveOptionsFrom({ ...base, gatewayUrl: 'wss://game.example:443/' }, {}).gateway?.sessions).toEqual({ url: 'wss://game.example:443' })
+    expect(serveOptionsFrom(base, {}).gateway?.sessions).toBeUndefined()
+    expect(() => serveOptionsFrom({ ...base, gatewayUrl: 'http://x' }, {})).toThrow(/--gateway-url/)
+  })
+})
 
 describe('server drain', () => {
   it('drains through the API and on SIGUSR2, and refuses without a gateway or a target', async () => {
