@@ -28,6 +28,7 @@ export interface ServeFlags {
   readonly port?: number
   readonly gatewayHost?: string
   readonly authSecret?: string
+  readonly gatewayUrl?: string
 }
 
 const list = (value: string | undefined): string[] =>
@@ -62,7 +63,13 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     const authSecret = flags.authSecret ?? env[AUTH_SECRET_ENV]
     if (!authSecret) throw new InvalidArgumentError(`--port starts the client gateway, which needs --auth-secret or ${AUTH_SECRET_ENV} to verify tokens`)
     if (secretBytes(authSecret).length < MIN_SECRET_BYTES) throw new InvalidArgumentError(`the auth secret must be at least ${MIN_SECRET_BYTES} bytes`)
-    gateway = { port: flags.port, key: { kind: 'secret', secret: authSecret }, ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}) }
+    if (flags.gatewayUrl !== undefined && !/^wss?:\/\/[^/]+\/?$/.test(flags.gatewayUrl)) throw new InvalidArgumentError('--gateway-url must be a ws:// or wss:// base URL, e.g. ws://10.0.0.2:8080')
+    gateway = {
+      port: flags.port,
+      key: { kind: 'secret', secret: authSecret },
+      ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}),
+      ...(flags.gatewayUrl !== undefined ? { sessions: { url: flags.gatewayUrl.replace(/\/$/, '') } } : {}),
+    }
   }
   return {
     ...(gateway ? { gateway } : {}),
@@ -93,8 +100,23 @@ const untilSignalled = (): Promise<NodeJS.Signals> =>
   })
 
 /**
+ * Drains `server` on every SIGUSR2 (sessions handed to other peers; the process keeps running until
+ * SIGINT/SIGTERM), reporting on `io`. Returns the function that stops listening.
+ */
+export const drainOnSignal = (server: Pick<ServerHandle, 'drain'>, io: CliIo, signal: NodeJS.Signals = 'SIGUSR2'): (() => void) => {
+  const onSignal = (): void => {
+    server.drain().then(
+      (report) => io.err(`realmsync serve: drained, ${report.handedOff.length} session(s) handed off${report.handedOff.length > 0 ? ` to ${[...new Set(report.handedOff.map((h) => h.to))].join(', ')}` : ''}\n`),
+      (error: unknown) => io.err(`realmsync serve: drain failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    )
+  }
+  process.on(signal, onSignal)
+  return () => process.off(signal, onSignal)
+}
+
+/**
  * Adds `serve` to a commander program: runs a game-server peer until SIGINT or SIGTERM, then
- * shuts it down cleanly (pending writes flushed). `started` sees the running server (tests).
+ * shuts it down cleanly (pending writes flushed); with the gateway on, SIGUSR2 drains it. `started` sees the running server (tests).
  */
 export const registerServeCommand = (
   program: Command,
@@ -118,6 +140,7 @@ export const registerServeCommand = (
     .addOption(new Option('--transport <kind>', 'network transport between peers').choices(['libp2p', 'ws']).default('libp2p'))
     .option('--port <n>', 'serve clients over WebSocket (y-websocket protocol) on this port', port)
     .option('--gateway-host <host>', 'host the client gateway binds (default 127.0.0.1)')
+    .option('--gateway-url <url>', 'base URL clients reach this gateway at, announced to other peers for session redirects (default ws://<gateway-host>:<port>)')
     .option('--auth-secret <secret>', `HS256 secret that client tokens are signed with, at least ${MIN_SECRET_BYTES} bytes (or env ${AUTH_SECRET_ENV})`)
     .addOption(new Option('--router <kind>', 'how updates spread between peers').choices([...ROUTER_KINDS]).default('latency'))
     .option('--d <n>', 'fan-out of the dissemination trees (mesh degree for --router random)', (value: string) => {
@@ -130,7 +153,9 @@ export const registerServeCommand = (
       io.err(
         `realmsync serve: peer ${server.peer.id} listening on ${server.addresses.join(' ')}${server.gatewayUrl ? `, clients at ${server.gatewayUrl}/<document>` : ''}${server.metricsUrl ? `, metrics at ${server.metricsUrl}` : ''}\n`,
       )
+      const stopDraining = server.gatewayUrl !== undefined ? drainOnSignal(server, io) : () => {}
       started(server)
       await stopSignal()
+      stopDraining()
       await server.close()
     })

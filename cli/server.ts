@@ -6,7 +6,7 @@ import pino, { type Level, type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createRandom, createSystemClock } from '../core/index.js'
 import { Peer, registerPeerMetrics, type PeerOptions } from '../replication/index.js'
-import { defaultAuthenticate, startGateway, type Gateway, type IntentChannelOptions, type KeySource } from '../gateway/index.js'
+import { defaultAuthenticate, startGateway, type DrainReport, type Gateway, type IntentChannelOptions, type KeySource, type SessionOptions } from '../gateway/index.js'
 import { openSqliteStore, type SqliteDocumentStore, type SqliteStoreOptions } from '../storage/index.js'
 import {
   createLibp2pTransport,
@@ -54,7 +54,14 @@ export interface ServerOptions {
   /** Settings of the document store. */
   readonly store?: SqliteStoreOptions
   /** The client WebSocket gateway (y-websocket protocol, JWT auth); absent: no gateway. */
-  readonly gateway?: { readonly port: number; readonly host?: string; readonly key: KeySource; readonly intents?: IntentChannelOptions }
+  readonly gateway?: {
+    readonly port: number
+    readonly host?: string
+    readonly key: KeySource
+    readonly intents?: IntentChannelOptions
+    /** Player sessions (registry, affinity, handoff on drain, resume); default on with default settings. */
+    readonly sessions?: SessionOptions
+  }
   /** Further peer settings (anti-entropy interval, routing, ...). */
   readonly peer?: Partial<Omit<PeerOptions, 'id' | 'transport' | 'clock' | 'random' | 'store' | 'logger' | 'acceptDocument'>>
 }
@@ -75,6 +82,12 @@ export interface ServerHandle {
   readonly metricsUrl: string | undefined
   /** Documents that failed to load from the store at start (corrupt rows), not served. */
   readonly unreadableDocs: ReadonlyArray<{ doc: string; error: Error }>
+  /**
+   * Drains the client gateway for maintenance: every player session homed here is handed to another
+   * peer (`target`, or spread over the live ones) and new sessions are sent elsewhere; the peer
+   * keeps replicating until `close()`. `realmsync serve` does this on SIGUSR2.
+   */
+  drain(target?: string): Promise<DrainReport>
   /** Stops the peer, flushes pending writes, closes the transport, the store and the endpoint. Idempotent. */
   close(): Promise<void>
 }
@@ -198,7 +211,15 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
   if (options.gateway !== undefined) {
     const host = options.gateway.host ?? '127.0.0.1'
     const { intents } = options.gateway
-    gateway = await startGateway({ peer, port: options.gateway.port, host, authenticate: defaultAuthenticate(options.gateway.key), logger, ...(intents ? { intents } : {}) })
+    gateway = await startGateway({
+      peer,
+      port: options.gateway.port,
+      host,
+      authenticate: defaultAuthenticate(options.gateway.key),
+      logger,
+      sessions: options.gateway.sessions ?? {},
+      ...(intents ? { intents } : {}),
+    })
     gatewayUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${gateway.port}`
   }
   logger.info({ id: peer.id, transport: kind, addresses, metricsUrl, gatewayUrl, documents: peer.docNames().length, unreadable: unreadableDocs.length }, 'realmsync peer started')
@@ -212,6 +233,14 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
     metricsUrl,
     gatewayUrl,
     unreadableDocs,
+    drain: async (target) => {
+      if (gateway === undefined) throw new TransportConfigError('drain needs the client gateway (--port)')
+      const report = await gateway.drain(target)
+      // The handed-off records must reach the store and the wire before anyone stops this process.
+      await peer.flushed()
+      logger.info({ handedOff: report.handedOff.length }, 'gateway drained')
+      return report
+    },
     close: () => {
       closing ??= (async () => {
         // Clients first, so no write arrives at a peer that is closing.

@@ -70,6 +70,12 @@ export class DocumentSync {
     this.socket.reconnect()
   }
 
+  /** Moves to the URL as it reads now, at once (the session moved to another peer); the state-vector exchange on open fills any gap. */
+  moveNow(): void {
+    this.isSynced = false
+    this.socket.moveNow()
+  }
+
   /** Stops syncing; the local document stays as it is. */
   destroy(): void {
     this.doc.off('update', this.onUpdate)

@@ -1,5 +1,6 @@
 import { decodeIntentResult, encodeIntent, RealmsyncError, type HlcTimestamp, type IntentResult, type WorldValue } from '../core/index.js'
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './reconnecting-socket.js'
+import { decodeSessionControl, type SessionControlMessage } from './session-control.js'
 
 /** Options of one intent. */
 export interface IntentOptions {
@@ -54,9 +55,13 @@ export class IntentSender {
     readonly player: string,
     socketOptions: ReconnectingSocketOptions,
     private readonly onError: (error: Error) => void,
+    /** Session control messages (greeting, redirect, ephemeral batches), and each open before intents are resent. */
+    private readonly session: { onControl(message: SessionControlMessage): void; onOpen(): void } = { onControl: () => {}, onOpen: () => {} },
   ) {
     this.socket = new ReconnectingSocket(socketOptions, {
+      onText: (text) => this.onControl(text),
       onOpen: () => {
+        this.session.onOpen()
         // Map iteration is insertion order, which is sequence order.
         for (const entry of this.pending.values()) {
           if (entry.sent) this.stats.resent++
@@ -100,6 +105,16 @@ export class IntentSender {
     })
   }
 
+  /** Sends a session control text frame if connected. */
+  sendText(text: string): boolean {
+    return this.socket.sendText(text)
+  }
+
+  /** Moves to the URL as it reads now, at once (a redirect). */
+  moveNow(): void {
+    this.socket.moveNow()
+  }
+
   /** Drops the connection so it reconnects and resends. */
   reconnect(): void {
     this.socket.reconnect()
@@ -116,6 +131,18 @@ export class IntentSender {
     const error = new IntentChannelClosedError(reason)
     for (const entry of this.pending.values()) entry.reject(error)
     this.pending.clear()
+  }
+
+  private onControl(text: string): void {
+    let message: SessionControlMessage
+    try {
+      message = decodeSessionControl(text)
+    } catch (error) {
+      this.onError(error instanceof Error ? error : new Error(String(error)))
+      return
+    }
+    if (message.type === 'session') this.socket.settled()
+    this.session.onControl(message)
   }
 
   private onAnswer(bytes: Uint8Array): void {

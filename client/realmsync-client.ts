@@ -1,9 +1,10 @@
 import * as Y from 'yjs'
-import { RealmsyncError, type IntentResult, type WorldValue } from '../core/index.js'
+import { RealmsyncError, type EphemeralValue, type IntentResult, type WorldValue } from '../core/index.js'
 import type { BackoffOptions } from './backoff.js'
 import { DocumentSync } from './document-sync.js'
 import { IntentSender, type IntentOptions } from './intent-sender.js'
 import type { WebSocketConstructor } from './websocket-like.js'
+import { encodeInterest, type EphemeralBatchMessage, type SessionControlMessage } from './session-control.js'
 
 /** The gateway path of the intent channel (gateway/intent-channel.ts). */
 export const INTENT_CHANNEL_PATH = '/.realmsync/intents'
@@ -22,6 +23,12 @@ export interface RealmsyncClientOptions extends BackoffOptions {
   readonly documents?: readonly string[]
   /** Session nonce; pass the one from an earlier client to continue its session. Default: a fresh one. */
   readonly session?: string
+  /** The resume token an earlier client of this session was given (with `session`), where the gateway runs sessions. */
+  readonly resumeToken?: string
+  /** Told when a peer starts serving the session (first connect, resume, handoff). */
+  readonly onSession?: (session: { readonly home: string; readonly resumeToken: string; readonly lastAckedSeq: number }) => void
+  /** Told about each ephemeral batch of the interest area, after `ephemeral` took it in. */
+  readonly onEphemeral?: (batch: EphemeralBatchMessage) => void
   /** Told about frames from the server that do not decode and writes the server refused. */
   readonly onError?: (error: Error) => void
 }
@@ -34,6 +41,15 @@ export interface RealmsyncClientStats {
   rejects: number
   /** Reconnects of the intent channel. */
   reconnects: number
+  /** Redirects followed (affinity and handoff). */
+  redirects: number
+}
+
+/** A circle in world coordinates: entities whose ephemeral `position` lies inside it are visible. */
+export interface InterestCircle {
+  readonly x: number
+  readonly y: number
+  readonly radius: number
 }
 
 /** A connected player. */
@@ -42,6 +58,16 @@ export interface RealmsyncClient {
   readonly player: string
   /** The session nonce; with the player it names the session on the server. */
   readonly session: string
+  /** The peer serving the session, once greeted (sessions on the gateway). */
+  readonly home: string | undefined
+  /** The session's resume token, once greeted: keep it with `session` to resume after a reload. */
+  readonly resumeToken: string | undefined
+  /** The gateway base URL in use now (it changes when the session moves). */
+  readonly url: string
+  /** Subscribes to the ephemeral state of entities near a point (resent after every reconnect); move it as the player moves. */
+  subscribe(area: InterestCircle): void
+  /** Ephemeral registers of the entities in the interest area, by entity then field. */
+  readonly ephemeral: ReadonlyMap<string, Readonly<Record<string, EphemeralValue>>>
   /** The local replica of a synced document. */
   doc(name: string): Y.Doc
   /** Resolves once `name` has caught up with the server. */
@@ -117,17 +143,68 @@ export const createRealmsyncClient = (options: RealmsyncClientOptions): Realmsyn
     ...(options.baseMs !== undefined ? { baseMs: options.baseMs } : {}),
     ...(options.capMs !== undefined ? { capMs: options.capMs } : {}),
   }
-  const socketOptions = (path: string, query: Record<string, string>) => ({ url: withQuery(options.url, path, { ...query, token: options.token }), WebSocket: WebSocketImpl, random, ...backoff })
+  // The base URL moves with the session (redirects); every socket reads it when it connects.
+  let baseUrl = options.url
+  let docsUrl = options.url
+  let resumeToken = options.resumeToken
+  let home: string | undefined
+  let handoffPending = false
+  let redirects = 0
+  let interest: InterestCircle | undefined
+  const ephemeral = new Map<string, Record<string, EphemeralValue>>()
+  const socketOptions = (path: string, query: () => Record<string, string>) => ({ url: () => withQuery(baseUrl, path, { ...query(), token: options.token }), WebSocket: WebSocketImpl, random, ...backoff })
 
   const documents = new Map<string, DocumentSync>()
   for (const name of options.documents ?? []) {
     if (documents.has(name)) continue
-    documents.set(name, new DocumentSync(name, new Y.Doc(), socketOptions(`/${encodeURIComponent(name)}`, {}), {
+    documents.set(name, new DocumentSync(name, new Y.Doc(), socketOptions(`/${encodeURIComponent(name)}`, () => ({})), {
       onPermissionDenied: (doc, reason) => onError(new RealmsyncClientError(`write to '${doc}' refused: ${reason}`)),
       onError: (doc, error) => onError(new RealmsyncClientError(`bad frame on '${doc}': ${error.message}`)),
     }))
   }
-  const intents = new IntentSender(player, socketOptions(INTENT_CHANNEL_PATH, { session }), onError)
+  const applyEphemeral = (batch: EphemeralBatchMessage): void => {
+    for (const entity of batch.gone) ephemeral.delete(entity)
+    for (const entry of batch.entries) {
+      let fields = ephemeral.get(entry.entity)
+      if (!fields) ephemeral.set(entry.entity, (fields = Object.create(null) as Record<string, EphemeralValue>))
+      fields[entry.field] = entry.value
+    }
+    options.onEphemeral?.(batch)
+  }
+  const onControl = (message: SessionControlMessage): void => {
+    if (message.type === 'redirect') {
+      // The gateway closes with 4300 next; the socket then reconnects at once to the new base URL.
+      redirects++
+      baseUrl = message.url
+      handoffPending = message.handoff
+      return
+    }
+    if (message.type === 'ephemeral') {
+      applyEphemeral(message)
+      return
+    }
+    home = message.home
+    resumeToken = message.resumeToken
+    handoffPending = false
+    // Documents follow the session only once its new home greets it: by then a handed-off session's
+    // home holds what the old one had, so the state-vector exchange on the move leaves no gap.
+    if (docsUrl !== baseUrl) {
+      docsUrl = baseUrl
+      for (const sync of documents.values()) sync.moveNow()
+    }
+    options.onSession?.({ home: message.home, resumeToken: message.resumeToken, lastAckedSeq: message.lastAckedSeq })
+  }
+  const intentQuery = (): Record<string, string> => ({
+    session,
+    ...(resumeToken !== undefined ? { resume: resumeToken } : {}),
+    ...(handoffPending ? { handoff: '1' } : {}),
+  })
+  const intents = new IntentSender(player, socketOptions(INTENT_CHANNEL_PATH, intentQuery), onError, {
+    onControl,
+    onOpen: () => {
+      if (interest !== undefined) intents.sendText(encodeInterest(interest.x, interest.y, interest.radius))
+    },
+  })
 
   const syncOf = (name: string): DocumentSync => {
     const sync = documents.get(name)
@@ -138,13 +215,28 @@ export const createRealmsyncClient = (options: RealmsyncClientOptions): Realmsyn
   return {
     player,
     session,
+    get home() {
+      return home
+    },
+    get resumeToken() {
+      return resumeToken
+    },
+    get url() {
+      return baseUrl
+    },
+    ephemeral,
+    subscribe: (area) => {
+      if (![area.x, area.y, area.radius].every(Number.isFinite) || area.radius < 0) throw new RealmsyncClientError('an interest area needs finite x, y and a radius >= 0')
+      interest = { x: area.x, y: area.y, radius: area.radius }
+      intents.sendText(encodeInterest(area.x, area.y, area.radius))
+    },
     doc: (name) => syncOf(name).doc,
     whenSynced: (name) => syncOf(name).whenSynced(),
     send: (action, payload, intentOptions) => intents.send(action, payload, intentOptions),
     get pendingIntents() {
       return intents.pendingCount
     },
-    stats: () => ({ intentsSent: intents.stats.sent, intentsResent: intents.stats.resent, acks: intents.stats.acks, rejects: intents.stats.rejects, reconnects: intents.reconnects }),
+    stats: () => ({ intentsSent: intents.stats.sent, intentsResent: intents.stats.resent, acks: intents.stats.acks, rejects: intents.stats.rejects, reconnects: intents.reconnects, redirects }),
     reconnect: () => {
       intents.reconnect()
       for (const sync of documents.values()) sync.reconnect()

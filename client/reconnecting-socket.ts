@@ -7,18 +7,26 @@ import { binaryData, WEBSOCKET_OPEN, type WebSocketConstructor, type WebSocketLi
  */
 export const isFinalClose = (code: number): boolean => (code >= 4400 && code <= 4499) || code === 1008
 
+/** The gateway's redirect close (the session lives on another peer): reconnect at once, to the new URL. */
+export const CLOSE_REDIRECT = 4300
+
+const MAX_QUICK_REDIRECTS = 3
+
 /** What a reconnecting socket reports. */
 export interface ReconnectingSocketEvents {
   /** The socket (re)opened: send the greeting and anything owed. */
   onOpen(): void
   onMessage(bytes: Uint8Array): void
+  /** A text frame arrived (session control); without this, text frames are dropped. */
+  onText?(text: string): void
   /** The socket closed; `final` means no retry will follow. */
   onClose(code: number, reason: string, final: boolean): void
 }
 
 /** Settings of a reconnecting socket. */
 export interface ReconnectingSocketOptions extends BackoffOptions {
-  readonly url: string
+  /** The URL, or a function read at every connect (so a redirect can move the socket). */
+  readonly url: string | (() => string)
   readonly WebSocket: WebSocketConstructor
   /** A number in [0, 1) for backoff jitter. */
   readonly random: () => number
@@ -36,6 +44,8 @@ export class ReconnectingSocket {
   /** Times a socket opened after the first. */
   reconnects = 0
   private opened = false
+  /** Redirects followed at once since the last `settled()`; past a few, redirects back off like drops (two peers disagreeing must not spin). */
+  private quickRedirects = 0
 
   constructor(
     private readonly options: ReconnectingSocketOptions,
@@ -56,9 +66,35 @@ export class ReconnectingSocket {
     return true
   }
 
+  /** The server accepted this connection for good (a session greeting): redirects may be quick again. */
+  settled(): void {
+    this.quickRedirects = 0
+  }
+
+  /** Sends a text frame if open. */
+  sendText(text: string): boolean {
+    if (!this.isOpen) return false
+    this.ws?.send(text)
+    return true
+  }
+
   /** Closes the current socket as a drop would, so the usual reconnect follows (tests, network changes). */
   reconnect(): void {
     this.ws?.close(4000, 'client reconnect')
+  }
+
+  /** Leaves the current socket quietly and connects again now (to the URL as it reads now): a move, not a drop. */
+  moveNow(): void {
+    if (this.stopped) return
+    clearTimeout(this.timer)
+    const ws = this.ws
+    this.ws = undefined
+    if (ws) {
+      ws.onclose = null
+      ws.onmessage = null
+      ws.close(1000, 'client moved')
+    }
+    this.connect()
   }
 
   /** Closes for good. */
@@ -76,7 +112,8 @@ export class ReconnectingSocket {
 
   private connect(): void {
     if (this.stopped) return
-    const ws = new this.options.WebSocket(this.options.url)
+    const url = this.options.url
+    const ws = new this.options.WebSocket(typeof url === 'function' ? url() : url)
     ws.binaryType = 'arraybuffer'
     this.ws = ws
     ws.onopen = () => {
@@ -88,6 +125,10 @@ export class ReconnectingSocket {
     }
     ws.onmessage = (event) => {
       if (this.ws !== ws) return
+      if (typeof event.data === 'string') {
+        this.events.onText?.(event.data)
+        return
+      }
       const bytes = binaryData(event)
       if (bytes) this.events.onMessage(bytes)
     }
@@ -99,7 +140,9 @@ export class ReconnectingSocket {
       const final = this.stopped || isFinalClose(event.code)
       this.events.onClose(event.code, event.reason, final)
       if (final) return
-      const delay = reconnectDelay(this.attempt++, this.options.random(), this.options)
+      // A redirect is not a failure: the next URL is known and waiting would only add latency.
+      const quick = event.code === CLOSE_REDIRECT && this.quickRedirects++ < MAX_QUICK_REDIRECTS
+      const delay = quick ? 0 : reconnectDelay(this.attempt++, this.options.random(), this.options)
       this.timer = setTimeout(() => this.connect(), delay)
     }
   }

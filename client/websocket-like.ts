@@ -23,7 +23,7 @@ export interface WebSocketLike {
   onmessage: ((event: WebSocketMessageEvent) => void) | null
   onclose: ((event: WebSocketCloseEvent) => void) | null
   onerror: ((event: unknown) => void) | null
-  send(data: Uint8Array): void
+  send(data: Uint8Array | string): void
   close(code?: number, reason?: string): void
 }
 

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
-import { decodeIntent, encodeIntentResult, RealmsyncError, type IntentResult } from '../core/index.js'
+import { decodeIntent, encodeIntentResult, RealmsyncError, type Intent, type IntentResult } from '../core/index.js'
 import type { IntentEngine } from '../resolvers/index.js'
 import { CLOSE_UNAUTHORIZED } from './auth.js'
 import { closeReason } from './close-reason.js'
 import type { Grants } from './permissions.js'
-import { admitFrame } from './frame-admission.js'
+import { admitFrame, admitRate, frameBytes } from './frame-admission.js'
+import type { SessionLink } from './local-session.js'
+import { CLOSE_REDIRECT, decodeClientControl, encodeServerControl, type InterestArea, type ServerControl, type SessionRedirect } from './session-control.js'
 import { TokenBucket } from './token-bucket.js'
 import {
   CLOSE_INTERNAL_ERROR,
@@ -48,7 +50,12 @@ export interface IntentConnectionEvents {
   onClosed(connection: IntentConnection, kind: ConnectionCloseKind): void
   onAnswered(connection: IntentConnection, result: IntentResult): void
   onRefused(connection: IntentConnection): void
+  /** A client control message (sessions only); without it, text frames are refused. */
+  onInterest?(connection: IntentConnection, area: InterestArea): void
 }
+
+/** Answers a first-time or resent intent; undefined leaves it unanswered (a draining session: the client resends it elsewhere). */
+export type IntentSubmitter = (intent: Intent) => Promise<IntentResult> | undefined
 
 /**
  * One client's intent socket. Frames are rate-limited and decoded strictly before anything acts; a
@@ -56,7 +63,7 @@ export interface IntentConnectionEvents {
  * player other than the token's subject is rejected with `not-permitted` without reaching the
  * engine; the answer does not depend on world state, so a resend gets the same one.
  */
-export class IntentConnection {
+export class IntentConnection implements SessionLink {
   /** This connection's message-rate bucket. */
   readonly bucket: TokenBucket
   private closing = false
@@ -69,7 +76,7 @@ export class IntentConnection {
     private readonly grants: Grants,
     /** The engine's session id: token subject plus the client's nonce. */
     readonly session: string,
-    private readonly engine: IntentEngine,
+    private readonly submit: IntentSubmitter,
     readonly limits: ConnectionLimits,
     private readonly events: IntentConnectionEvents,
     private readonly logger: Logger,
@@ -88,6 +95,22 @@ export class IntentConnection {
     this.ws.close(code, closeReason(reason))
     this.finish(kind)
     setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs).unref()
+  }
+
+  /** Sends a session control message (a JSON text frame), unless the client reads too slowly. */
+  sendControl(message: ServerControl): void {
+    if (this.closing) return
+    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
+      this.closeWith(CLOSE_TRY_AGAIN_LATER, `slow-reader: more than ${this.limits.maxBufferedBytes} bytes waiting to be sent`, 'slow-reader')
+      return
+    }
+    this.ws.send(encodeServerControl(message))
+  }
+
+  /** Sends the client to its session's home and closes with 4300. */
+  redirect(redirect: Omit<SessionRedirect, 'type'>): void {
+    this.sendControl({ type: 'redirect', ...redirect })
+    this.closeWith(CLOSE_REDIRECT, `redirect: the session lives on peer ${redirect.peer}`, 'normal')
   }
 
   private closeAtExpiry(expiresAt: number): void {
@@ -119,6 +142,10 @@ export class IntentConnection {
 
   private onMessage(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): void {
     if (this.closing) return
+    if (!isBinary && this.events.onInterest !== undefined) {
+      this.onControl(data)
+      return
+    }
     const bytes = admitFrame(this, data, isBinary, performance.now())
     if (bytes === undefined) return
     let intent
@@ -136,12 +163,26 @@ export class IntentConnection {
       this.answer({ type: 'reject', seq: intent.seq, reason: 'not-permitted', message: `this session acts for player '${this.grants.player}' only` })
       return
     }
-    this.engine.submit(this.session, intent).then(
+    const answer = this.submit(intent)
+    if (answer === undefined) return
+    answer.then(
       (result) => this.answer(result),
       (error: unknown) => {
         this.logger.error({ client: this.label, err: error instanceof Error ? error.message : String(error) }, 'intent engine failed')
         this.closeWith(CLOSE_INTERNAL_ERROR, 'internal-error: the intent could not be handled', 'normal')
       },
     )
+  }
+
+  private onControl(data: Buffer | ArrayBuffer | Buffer[]): void {
+    if (!admitRate(this, performance.now())) return
+    let area: InterestArea
+    try {
+      area = decodeClientControl(new TextDecoder('utf-8', { fatal: true }).decode(frameBytes(data)))
+    } catch (error) {
+      this.closeWith(CLOSE_INVALID_PAYLOAD, error instanceof Error ? error.message : 'malformed control message', 'malformed')
+      return
+    }
+    this.events.onInterest?.(this, area)
   }
 }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream'
 import type { AddressInfo } from 'node:net'
 import pino, { type Logger } from 'pino'
 import { WebSocketServer, type WebSocket } from 'ws'
-import { isWireName } from '../core/index.js'
+import { isWireName, RealmsyncError } from '../core/index.js'
 import type { Peer } from '../replication/index.js'
 import { AuthError, CLOSE_FORBIDDEN, tokenFromRequest, type Authenticate } from './auth.js'
 import { canRead, canWrite, type Grants } from './permissions.js'
@@ -13,11 +13,17 @@ import {
   CLOSE_GOING_AWAY,
   CLOSE_INTERNAL_ERROR,
   CLOSE_POLICY_VIOLATION,
+  CLOSE_TRY_AGAIN_LATER,
   ClientConnection,
   type ConnectionCloseKind,
   type ConnectionLimits,
 } from './client-connection.js'
-import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions } from './intent-channel.js'
+import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions, type IntentSubmitter } from './intent-channel.js'
+import { SessionHost, type DrainReport, type SessionAdmission, type SessionOptions } from './session-host.js'
+import type { SessionRegistry } from './session-registry.js'
+import { InterestFanout } from './interest-fanout.js'
+import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
+import type { IntentEngine } from '../resolvers/index.js'
 
 /** Settings of `startGateway`. */
 export interface GatewayOptions {
@@ -43,6 +49,14 @@ export interface GatewayOptions {
   readonly closeGraceMs?: number
   /** Serves the intent channel on `/.realmsync/intents` (see intent-channel.ts). Default: no intent channel. */
   readonly intents?: IntentChannelOptions
+  /**
+   * Player sessions on the intent channel: a session registry document, affinity (a player is sent to
+   * its home peer), handoff on `drain()`, resume tokens, interest-filtered ephemeral state. Needs
+   * `intents`. Default: off (the intent channel dedupes by nonce alone).
+   */
+  readonly sessions?: SessionOptions
+  /** How often interest-filtered ephemeral changes go out to subscribed clients. Default 50 ms. */
+  readonly ephemeralIntervalMs?: number
 }
 
 /** Counters of a gateway. */
@@ -69,6 +83,10 @@ export interface GatewayStats {
   intentsAnswered: number
   /** Intents refused at the gateway because they named another player. */
   intentsRefused: number
+  /** Session connections sent to another peer (affinity and handoff). */
+  redirects: number
+  /** Ephemeral batches sent to subscribed clients. */
+  ephemeralBatches: number
 }
 
 /** A running gateway. */
@@ -77,6 +95,15 @@ export interface Gateway {
   readonly port: number
   /** Counters so far. */
   stats(): GatewayStats
+  /** The session registry, when sessions are on. */
+  readonly registry: SessionRegistry | undefined
+  /**
+   * Hands every session homed here to another peer (`target`, or spread over the live ones) and
+   * takes no new sessions; document connections stay until their clients move. Needs `sessions`.
+   */
+  drain(target?: string): Promise<DrainReport>
+  /** Hands one player's session to peer `target` (a zone change), as a drain does for every session. Needs `sessions`. */
+  handOff(player: string, target: string): Promise<DrainReport['handedOff'][number]>
   /** Closes every client connection (1001) and stops listening; the peer stays open. */
   close(): Promise<void>
 }
@@ -88,6 +115,9 @@ interface Refusal {
 }
 
 const MIB = 1024 * 1024
+
+/** Documents under this prefix are the cluster's own (the session registry); clients never reach them. */
+export const INTERNAL_DOCUMENT_PREFIX = 'realmsync/'
 
 /** The document a request path names: `/<name>` URL-decoded, or a refusal. */
 const documentNameOf = (url: string | undefined): string | Refusal => {
@@ -117,7 +147,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     burstMessages: options.burstMessages ?? 400,
     closeGraceMs: options.closeGraceMs ?? 5000,
   }
-  const counters: Omit<GatewayStats, 'connections'> = {
+  const counters: Omit<GatewayStats, 'connections' | 'ephemeralBatches'> = {
     accepted: 0,
     refused: 0,
     closedMalformed: 0,
@@ -128,6 +158,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     updatesApplied: 0,
     intentsAnswered: 0,
     intentsRefused: 0,
+    redirects: 0,
   }
   const closeCounter: Record<ConnectionCloseKind, keyof GatewayStats | undefined> = {
     malformed: 'closedMalformed',
@@ -140,6 +171,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const connections = new Set<ClientConnection | IntentConnection>()
   let nextConnection = 1
   let closed = false
+  let host: SessionHost | undefined
+  const fanout = new InterestFanout(peer.ephemeral)
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {
@@ -177,6 +210,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const decide = async (request: IncomingMessage, name: string): Promise<Grants | Refusal> => {
     const grants = await authenticateRequest(request)
     if ('code' in grants) return grants
+    // Internal documents (the session registry) hold other players' state: never served to clients.
+    if (name.startsWith(INTERNAL_DOCUMENT_PREFIX)) return { code: CLOSE_FORBIDDEN, reason: closeReason(`forbidden-document: '${name}' is internal to the cluster`) }
     if (!canRead(grants, name)) return { code: CLOSE_FORBIDDEN, reason: closeReason(`forbidden-document: player '${grants.player}' may not read '${name}'`) }
     try {
       // Like the y-websocket server, a readable document that does not exist yet is created empty;
@@ -191,8 +226,10 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
 
   const admit = (ws: WebSocket, name: string, grants: Grants): void => {
     const writable = canWrite(grants, name)
+    const untrack = host?.trackDocument(grants.player, name)
     const connection = new ClientConnection(`${grants.player}#${nextConnection++}`, ws, roomOf(name), writable, limits, {
       onClosed: (closedConnection, kind) => {
+        untrack?.()
         connections.delete(closedConnection)
         const counter = closeCounter[kind]
         if (counter) counters[counter as keyof typeof counters]++
@@ -206,27 +243,70 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     connection.start(grants.expiresAt)
   }
 
-  const admitIntents = (ws: WebSocket, nonce: string, grants: Grants, intents: IntentChannelOptions): void => {
-    let engine
+  const engineFor = (ws: WebSocket, grants: Grants, intents: IntentChannelOptions): IntentEngine | undefined => {
     try {
-      engine = typeof intents.engine === 'function' ? intents.engine(grants) : intents.engine
+      return typeof intents.engine === 'function' ? intents.engine(grants) : intents.engine
     } catch (error) {
       // A failing engine picker is the host's bug; it must cost this connection, not the process.
       logger.error({ player: grants.player, err: error instanceof Error ? error.message : String(error) }, 'intent engine could not be picked')
       ws.close(CLOSE_INTERNAL_ERROR, 'internal-error: no intent engine')
+      return undefined
+    }
+  }
+
+  const admitIntents = (ws: WebSocket, nonce: string, grants: Grants, intents: IntentChannelOptions, admission: SessionAdmission | undefined): void => {
+    if (admission !== undefined && admission.kind !== 'admit') {
+      if (admission.kind === 'redirect') {
+        counters.redirects++
+        ws.send(encodeServerControl({ type: 'redirect', url: admission.url, peer: admission.peer, handoff: admission.handoff }))
+        ws.close(CLOSE_REDIRECT, closeReason(`redirect: the session lives on peer ${admission.peer}`))
+      } else {
+        counters.refused++
+        ws.close(admission.code, closeReason(admission.reason))
+      }
       return
     }
-    const connection = new IntentConnection(`${grants.player}#${nextConnection++}`, ws, grants, intentSessionId(grants.player, nonce), engine, limits, {
+    const engine = engineFor(ws, grants, intents)
+    if (engine === undefined) return
+    const session = admission?.session
+    const sessionId = intentSessionId(grants.player, nonce)
+    const submit: IntentSubmitter = session ? (intent) => session.submit(intent, (id, first) => engine.submit(id, first)) : (intent) => engine.submit(sessionId, intent)
+    const connection = new IntentConnection(`${grants.player}#${nextConnection++}`, ws, grants, sessionId, submit, limits, {
       onClosed: (closedConnection, kind) => {
         connections.delete(closedConnection)
+        fanout.remove(closedConnection)
+        if (session && session.link === closedConnection) {
+          session.link = undefined
+          host?.disconnected(session)
+        }
         const counter = closeCounter[kind]
         if (counter) counters[counter as keyof typeof counters]++
       },
       onAnswered: () => counters.intentsAnswered++,
       onRefused: () => counters.intentsRefused++,
+      ...(session
+        ? {
+            onInterest: (subscriber: IntentConnection, area: InterestArea) => fanout.subscribe(subscriber, area),
+          }
+        : {}),
     }, logger)
     connections.add(connection)
     counters.accepted++
+    if (session && admission?.kind === 'admit') {
+      // The previous connection of this session (a reconnect that beat the old socket's close) yields.
+      const previous = session.link
+      session.link = connection
+      if (previous instanceof IntentConnection) previous.closeWith(CLOSE_GOING_AWAY, 'session continued on a newer connection', 'normal')
+      if (session.draining) {
+        // Admitted just before a handoff took the session away: follow it rather than sit unanswered.
+        // (While the handover is still under way the record names this peer, and the handover redirects this link itself.)
+        const home = host?.homeElsewhere(grants.player)
+        if (home) connection.redirect({ ...home, handoff: true })
+        else if (host?.registry.get(grants.player)?.home !== peer.id) connection.closeWith(CLOSE_TRY_AGAIN_LATER, 'draining: the session is being handed over', 'normal')
+      } else {
+        connection.sendControl({ type: 'session', ...admission.hello })
+      }
+    }
     logger.debug({ client: connection.label, session: connection.session }, 'intent channel connected')
   }
 
@@ -265,6 +345,11 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const onIntentUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const nonce = intentSessionOf(request.url)
     const outcome = typeof nonce === 'string' ? await authenticateRequest(request) : nonce
+    let admission: SessionAdmission | undefined
+    if (host && typeof nonce === 'string' && !('code' in outcome)) {
+      const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams
+      admission = await host.admit(outcome.player, nonce, query.get('resume') ?? undefined, query.get('handoff') === '1')
+    }
     if (closed) {
       socket.destroy()
       return
@@ -277,7 +362,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         return
       }
       if (closed || !options.intents) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else admitIntents(ws, nonce as string, outcome, options.intents)
+      else admitIntents(ws, nonce as string, outcome, options.intents, admission)
     })
   }
 
@@ -298,13 +383,31 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   server.on('error', (error) => logger.error({ err: error.message }, 'gateway server error'))
   const port = (server.address() as AddressInfo).port
   logger.info({ port, host: options.host }, 'gateway listening')
+  let ephemeralTimer: ReturnType<typeof setInterval> | undefined
+  if (options.sessions !== undefined) {
+    const hostName = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host
+    const url = options.sessions.url ?? `ws://${hostName.includes(':') ? `[${hostName}]` : hostName}:${port}`
+    host = new SessionHost(peer, url, options.sessions, logger)
+    ephemeralTimer = setInterval(() => fanout.tick(), options.ephemeralIntervalMs ?? 50)
+    ephemeralTimer.unref()
+  }
 
   return {
     port,
-    stats: () => ({ connections: connections.size, ...counters }),
+    stats: () => ({ connections: connections.size, ...counters, ephemeralBatches: fanout.batches }),
+    registry: host?.registry,
+    drain: async (target) => {
+      if (host === undefined) throw new RealmsyncError('no-sessions', 'drain needs a gateway started with `sessions`')
+      return host.drain(target)
+    },
+    handOff: async (player, target) => {
+      if (host === undefined) throw new RealmsyncError('no-sessions', 'handOff needs a gateway started with `sessions`')
+      return host.handOff(player, target)
+    },
     close: async () => {
       if (closed) return
       closed = true
+      clearInterval(ephemeralTimer)
       for (const connection of [...connections]) connection.closeWith(CLOSE_GOING_AWAY, 'server shutting down', 'normal')
       for (const room of rooms.values()) room.destroy()
       rooms.clear()

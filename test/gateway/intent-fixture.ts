@@ -1,8 +1,8 @@
 import { createRandom, createSystemClock, openWorldDoc, type WorldDoc, type WorldValue } from '../../core/index.js'
 import { MemoryNetwork } from '../../transports/index.js'
 import { Peer } from '../../replication/index.js'
-import { IntentEngine, type ActionHandler } from '../../resolvers/index.js'
-import { defaultAuthenticate, maxSpeedValidator, signDevToken, startGateway, withValidators, type Gateway, type GatewayOptions } from '../../gateway/index.js'
+import { IntentEngine, speedGuard, type ActionHandler } from '../../resolvers/index.js'
+import { defaultAuthenticate, signDevToken, startGateway, withValidators, worldPosition, type Gateway, type GatewayOptions } from '../../gateway/index.js'
 import { ManualClock } from '../helpers/manual-clock.js'
 
 // A small world for intent-channel tests: `step` adds 1 to the player's counter (not idempotent,
@@ -42,8 +42,8 @@ const baseHandlers: Record<string, ActionHandler> = {
   },
 }
 
-/** The test handlers, `move` limited to 10 units per second. */
-export const handlers = withValidators(baseHandlers, { move: [maxSpeedValidator({ unitsPerSecond: 10 })] })
+/** The test handlers, `move` limited to 10 units per second by the anti-cheat speed guard, reading the last position from the world. */
+export const handlers = withValidators(baseHandlers, { move: [speedGuard({ maxSpeed: 10, lastPosition: worldPosition() })] })
 
 /** A token for `player` reading `world/*`. */
 export const token = (player: string, read: string[] = ['world/*'], write: string[] = []): Promise<string> =>

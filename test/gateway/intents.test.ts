@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import { WebSocket } from 'ws'
 import { decodeIntent, decodeIntentResult, encodeIntent, type Intent, type IntentResult } from '../../core/index.js'
-import { INTENT_CHANNEL_PATH, intentSessionId, isSessionNonce, maxSpeedValidator, withValidators } from '../../gateway/index.js'
+import { speedGuard } from '../../resolvers/index.js'
+import { INTENT_CHANNEL_PATH, intentSessionId, isSessionNonce, withValidators, worldPosition } from '../../gateway/index.js'
 import { openWorldDoc } from '../../core/index.js'
 import * as Y from 'yjs'
 import { handlers, startIntentWorld, stepsOf, token } from './intent-fixture.js'
@@ -210,12 +211,22 @@ describe('intent channel', () => {
   })
 })
 
-describe('withValidators and maxSpeedValidator', () => {
-  it('leaves actions without validators untouched and lets the handler’s own refusal win', () => {
+describe('withValidators and worldPosition', () => {
+  it('leaves actions without validators untouched, runs anti-cheat before the handler’s own check, and reads positions from the world', () => {
     const own = { validate: () => ({ ok: false as const, reason: 'conflict', message: 'own' }), apply: () => 1 }
-    const wrapped = withValidators({ a: own, b: own }, { a: [maxSpeedValidator({ unitsPerSecond: 1 })] })
+    const wrapped = withValidators({ a: own, b: own }, { a: [speedGuard({ maxSpeed: 1, lastPosition: worldPosition() })] })
     expect(wrapped.b).toBe(own)
     const w = openWorldDoc(new Y.Doc())
     expect(wrapped.a?.validate?.({ world: w, intent: intent(1, 'a', 'p', { x: 1 }), session: 's', nowMs: 0 })).toMatchObject({ reason: 'conflict' })
+    expect(wrapped.a?.validate?.({ world: w, intent: intent(1, 'a', 'p', { x: 'far' }), session: 's', nowMs: 0 })).toMatchObject({ reason: 'invalid-intent' })
+    const read = worldPosition()
+    const context = (nowMs: number) => ({ world: w, intent: intent(1, 'a', 'p', {}), session: 's', nowMs })
+    expect(read(context(0))).toBeUndefined()
+    w.createEntity('p', 'player', { position: { y: 2 } })
+    expect(read(context(0))).toBeUndefined()
+    w.setComponent('p', 'position', { x: 1, y: 'n/a' })
+    expect(read(context(7))).toEqual({ position: { x: 1, y: 0 }, atMs: 7 })
+    w.setComponent('p', 'position', { x: 1, y: 2, at: 3 })
+    expect(read(context(7))).toEqual({ position: { x: 1, y: 2 }, atMs: 3 })
   })
 })
