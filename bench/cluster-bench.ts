@@ -12,7 +12,6 @@
 // A lower rate (2,000/s) runs as well, in the same clusters, so a machine saturated at the full
 // rate still shows what each system does with headroom.
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import os, { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -20,6 +19,7 @@ import type { BenchStoreMode, ClusterSystem, WorkerReport } from './cluster-prot
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { WorkerProcess } from './worker-process.js'
+import { freePort } from './free-port.js'
 
 /** Settings of one cluster benchmark run. */
 export interface ClusterBenchOptions {
@@ -97,15 +97,6 @@ const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-la
 const SECRET = 'cluster-bench-secret'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 
 /** Busy and total CPU time of the whole machine so far (all cores), in ms. */
 const machineTimes = (): { busy: number; total: number } => {

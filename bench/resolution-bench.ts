@@ -6,7 +6,6 @@
 // usage: npx tsx bench/resolution-bench.ts [rounds=200] [windowMs=2]
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -14,6 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { wallNow } from './cluster-protocol.js'
 import { toMarkdownTable, type BenchRow } from './harness.js'
 import type { ResolutionAnswer, ResolutionCommand, ResolutionWorkerConfig } from './resolution-protocol.js'
+import { freePort } from './free-port.js'
 
 const WORKER = join(import.meta.dirname, 'resolution-worker.ts')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -56,15 +56,6 @@ const percentiles = (values: number[]): Percentiles => {
   return { p50: at(0.5), p99: at(0.99), max: at(1) }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 
 /** A worker process answering one JSON line per command, in order. */
 class Worker {

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -10,6 +9,7 @@ import { WebSocket } from 'ws'
 import type { IntentResult } from '../../core/index.js'
 import { createRealmsyncClient, type WebSocketConstructor } from '../../client/index.js'
 import { signDevToken } from '../../gateway/index.js'
+import { freePort } from '../helpers/free-port.js'
 
 // Two OS processes, each a game-server peer (`startServer`, as `realmsync serve` composes it) with
 // its client gateway, sessions and an intent engine. A realmsync client in this process plays on A;
@@ -58,15 +58,6 @@ class NodeProcess {
   }
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 
 const eventually = async (check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
   const deadline = Date.now() + timeoutMs

@@ -1,7 +1,6 @@
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createServer } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -26,6 +25,7 @@ import {
   type Libp2pTransportOptions,
 } from '../../transports/index.js'
 import { capturingLogger, numbered, numberOf, record, waitFor } from '../helpers/network.js'
+import { freePort } from '../helpers/free-port.js'
 
 const SECRET = 'realmsync-test-cluster-secret'
 const open: Array<{ close(): Promise<void> | void }> = []
@@ -43,15 +43,6 @@ const tempDir = (): string => {
   return dir
 }
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((each) => each.close()))
