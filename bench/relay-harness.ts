@@ -20,6 +20,8 @@ import type {
 
 const SERVER_SCRIPT = join(import.meta.dirname, 'relay-server.ts')
 const LOAD_SCRIPT = join(import.meta.dirname, 'relay-load.ts')
+// Extra Node flags for server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile one.
+const SERVER_NODE_ARGS = (process.env.RELAY_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '')
 
 /** A server process. */
 export type ServerChild = JsonLineChild<RelayServerCommand, RelayServerAnswer>
@@ -39,7 +41,7 @@ export interface StartedServer {
 /** Starts a server process (under --expose-gc, so memory is read after a collection). */
 export const startServerProcess = async (label: string, config: Omit<RelayServerConfig, 'dataDir'>): Promise<StartedServer> => {
   const dataDir = config.system === 'realmsync' ? mkdtempSync(join(tmpdir(), 'realmsync-relay-bench-')) : undefined
-  const child: ServerChild = new JsonLineChild(label, SERVER_SCRIPT, { ...config, ...(dataDir ? { dataDir } : {}) }, ['--expose-gc'])
+  const child: ServerChild = new JsonLineChild(label, SERVER_SCRIPT, { ...config, ...(dataDir ? { dataDir } : {}) }, ['--expose-gc', ...SERVER_NODE_ARGS])
   const ready = await child.ready
   if (ready.event !== 'ready') throw new Error(`${label}: ${JSON.stringify(ready)}`)
   return {
