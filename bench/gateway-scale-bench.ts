@@ -214,6 +214,10 @@ export const gatewayScaleRows = (results: readonly ScaleResult[]): BenchRow[] =>
           delivered: `${(phase.delivered * 100).toFixed(2)}%`,
           deliveriesPerSecond: phase.deliveriesPerSecond,
           serverCpuPercent: list(phase.serverCpuPercent),
+          // CPU the serving peers spend per delivery, and on one write to every client: the fan-out's cost
+          // apart from the waiting that other load on a shared machine adds to latency.
+          serverCpuUsPerDelivery: phase.serverCpuUsPerDelivery,
+          oneWriteToAllCpuMs: (phase.serverCpuUsPerDelivery * result.clients) / 1000,
           serverLoopPercent: list(phase.serverLoopPercent),
           loadCpuPercent: list(phase.loadCpuPercent),
           machineBusyPercent: phase.machineBusyPercent,

@@ -1,15 +1,18 @@
 // The relay benchmark of issue 4: one document, N reader clients and a few writer clients, the same
 // load against realmsync's gateway, the y-websocket reference server (@y/websocket-server) and
-// Hocuspocus, one after the other in one run. Each server runs alone in its own process; the load
-// generators (raw y-protocols clients, relay-client.ts) run in others. Measured per system:
+// Hocuspocus in one run. Each server runs alone in its own process; its load generators (raw
+// y-protocols clients, relay-client.ts) run in others. All three are up at once and every phase
+// runs on each system in turn, so load from outside the benchmark falls on all of them alike.
+// Measured per system:
 // - fan-out latency at a moderate write rate, from a writer's send to each reader's receipt
-//   (p50/p95/p99), with the server's CPU;
+//   (p50/p95/p99; `rounds` interleaved phases, the one with the median p99 reported), with the
+//   server's CPU;
 // - saturation: the write rate is stepped up until the system stops keeping up (something left
 //   undelivered after the drain, a reader dropped, or p99 over a second); the best fan-out
 //   throughput (deliveries/s) of a phase that kept up is what it sustains;
-// - memory per connection: the server's RSS and heap after a collection, with and without the clients.
+// - memory per connection: the server's heap and RSS after a collection, with and without the clients.
 //
-//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|<name,...>] [loadProcesses=1]
+//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|<name,...>] [loadProcesses=1] [rounds=3]
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -21,9 +24,11 @@ import {
   startLoadProcesses,
   startServerProcess,
   type ConnectResult,
+  type LoadChild,
   type PhaseResult,
+  type StartedServer,
 } from './relay-harness.js'
-import { FLAVOUR, RELAY_SECRET, type RelaySystem } from './relay-protocol.js'
+import { FLAVOUR, RELAY_SECRET, type RelaySystem, type ServerStats } from './relay-protocol.js'
 
 /** Settings of one relay benchmark run. */
 export interface RelayBenchOptions {
@@ -38,6 +43,8 @@ export interface RelayBenchOptions {
   /** Measured seconds per phase. Default 3. */
   readonly seconds?: number
   readonly systems?: readonly RelaySystem[]
+  /** Latency phases per system, interleaved between systems; the median p99 is reported. Default 3. */
+  readonly rounds?: number
   /** Load-generator processes the readers are split over. Default 1. */
   readonly loadProcesses?: number
   readonly log?: (line: string) => void
@@ -48,7 +55,10 @@ export interface RelaySystemResult {
   readonly system: RelaySystem
   readonly readers: number
   readonly connect: ConnectResult
+  /** The latency round with the median p99. */
   readonly latency: PhaseResult
+  /** Every latency round. */
+  readonly latencyRounds: readonly PhaseResult[]
   readonly ramp: readonly PhaseResult[]
   /** Best deliveries/s of a ramp phase that kept up (0 when none did). */
   readonly sustainedDeliveriesPerSecond: number
@@ -64,8 +74,20 @@ export interface RelaySystemResult {
 const SYSTEMS: readonly RelaySystem[] = ['realmsync', 'y-websocket-server', 'hocuspocus']
 const LABELS: Record<RelaySystem, string> = { realmsync: 'realmsync gateway', 'y-websocket-server': '@y/websocket-server', hocuspocus: 'Hocuspocus' }
 
-const runSystem = async (system: RelaySystem, options: Required<Omit<RelayBenchOptions, 'systems'>>): Promise<RelaySystemResult> => {
-  const backgroundBusyPercent = await backgroundLoad()
+/** A system's server and load generators, connected. */
+interface SystemUnderTest {
+  readonly system: RelaySystem
+  readonly server: StartedServer
+  readonly loads: LoadChild[]
+  readonly connect: ConnectResult
+  readonly idle: ServerStats
+  readonly loaded: ServerStats
+}
+
+type ResolvedOptions = Required<Omit<RelayBenchOptions, 'systems'>>
+
+/** Starts a system's server and load generators and connects every client. */
+const setUp = async (system: RelaySystem, options: ResolvedOptions, started: Array<() => Promise<void>>): Promise<SystemUnderTest> => {
   const maxRate = Math.max(options.latencyRate, ...options.rampRates)
   const server = await startServerProcess(`${system} server`, {
     system,
@@ -73,77 +95,108 @@ const runSystem = async (system: RelaySystem, options: Required<Omit<RelayBenchO
     // Enough per-connection rate for the few writers to carry the ramp; readers send only their handshake.
     messagesPerSecond: Math.max(200, Math.ceil((2 * maxRate) / options.writers)),
   })
-  try {
-    const idle = await serverStats(server.child, true)
-    const perProcess = Math.ceil(options.readers / options.loadProcesses)
-    const loads = await startLoadProcesses(
-      Array.from({ length: options.loadProcesses }, (_, index) => ({
-        flavour: FLAVOUR[system],
-        index,
-        readerUrls: [`ws://127.0.0.1:${server.port}`],
-        writerUrl: `ws://127.0.0.1:${server.port}`,
-        readers: Math.min(perProcess, options.readers - index * perProcess),
-        writers: Math.max(1, Math.round(options.writers / options.loadProcesses)),
-        ...(system === 'realmsync' ? { secret: RELAY_SECRET } : {}),
-        connectConcurrency: 50,
-      })),
-    )
-    try {
-      const connect = await connectAll(loads)
-      options.log(`relay-bench: ${LABELS[system]}: ${connect.connected} readers connected in ${(connect.elapsedMs / 1000).toFixed(1)} s (${connect.failed} failed)`)
-      if (connect.failed > 0) options.log(`relay-bench: ${LABELS[system]}: failures: ${connect.failures.join('; ')}`)
-      const loaded = await serverStats(server.child, true)
-      const connections = connect.connected + options.writers
-      // A first phase, not reported: the server's code paths are compiled and optimised under load
-      // here, so the first measured phase does not pay for it (it showed as a p99 of several hundred ms).
-      await runPhase(loads, [server.child], { rate: options.latencyRate, warmupMs: 500, measureMs: 1500, tickMs: 5 })
-      const latency = await runPhase(loads, [server.child], { rate: options.latencyRate, warmupMs: 1000, measureMs: options.seconds * 1000, tickMs: 5 })
-      options.log(`relay-bench: ${LABELS[system]} at ${options.latencyRate}/s: p50 ${latency.p50Ms.toFixed(2)} ms, p99 ${latency.p99Ms.toFixed(2)} ms, delivered ${(latency.delivered * 100).toFixed(2)}%, server CPU ${latency.serverCpuPercent[0]?.toFixed(0)}%`)
-      const ramp: PhaseResult[] = []
-      for (const rate of [...options.rampRates].sort((a, b) => a - b)) {
-        const result = await runPhase(loads, [server.child], { rate, warmupMs: 1000, measureMs: options.seconds * 1000, tickMs: 5 })
-        ramp.push(result)
-        options.log(
-          `relay-bench: ${LABELS[system]} at ${rate}/s: ${Math.round(result.deliveriesPerSecond)} deliveries/s, p99 ${result.p99Ms.toFixed(1)} ms, delivered ${(result.delivered * 100).toFixed(2)}%, closed ${result.closedReaders}, server CPU ${result.serverCpuPercent[0]?.toFixed(0)}%, load CPU ${result.loadCpuPercent.map((value) => value.toFixed(0)).join('/')}%`,
-        )
-        if (!keptUp(result)) break
-      }
-      const best = ramp.filter(keptUp).sort((a, b) => b.deliveriesPerSecond - a.deliveriesPerSecond)[0]
-      return {
-        system,
-        readers: connect.connected,
-        connect,
-        latency,
-        ramp,
-        sustainedDeliveriesPerSecond: best?.deliveriesPerSecond ?? 0,
-        sustainedWritesPerSecond: best?.writesPerSecond ?? 0,
-        rssPerConnectionKiB: (loaded.rssBytes - idle.rssBytes) / 1024 / Math.max(1, connections),
-        heapPerConnectionKiB: (loaded.heapUsedBytes - idle.heapUsedBytes) / 1024 / Math.max(1, connections),
-        idleRssMiB: idle.rssBytes / 2 ** 20,
-        backgroundBusyPercent,
-      }
-    } finally {
-      await Promise.all(loads.map((load) => load.quit()))
-    }
-  } finally {
-    await server.stop()
-  }
+  started.push(() => server.stop())
+  const idle = await serverStats(server.child, true)
+  const perProcess = Math.ceil(options.readers / options.loadProcesses)
+  const loads = await startLoadProcesses(
+    Array.from({ length: options.loadProcesses }, (_, index) => ({
+      flavour: FLAVOUR[system],
+      index,
+      readerUrls: [`ws://127.0.0.1:${server.port}`],
+      writerUrl: `ws://127.0.0.1:${server.port}`,
+      readers: Math.min(perProcess, options.readers - index * perProcess),
+      writers: Math.max(1, Math.round(options.writers / options.loadProcesses)),
+      ...(system === 'realmsync' ? { secret: RELAY_SECRET } : {}),
+      connectConcurrency: 50,
+    })),
+  )
+  started.push(async () => {
+    await Promise.all(loads.map((load) => load.quit()))
+  })
+  const connect = await connectAll(loads)
+  options.log(`relay-bench: ${LABELS[system]}: ${connect.connected} readers connected in ${(connect.elapsedMs / 1000).toFixed(1)} s (${connect.failed} failed)`)
+  if (connect.failed > 0) options.log(`relay-bench: ${LABELS[system]}: failures: ${connect.failures.join('; ')}`)
+  const loaded = await serverStats(server.child, true)
+  return { system, server, loads, connect, idle, loaded }
 }
 
-/** Runs every system in turn. */
+const median = <T>(items: readonly T[], score: (item: T) => number): T => {
+  const sorted = [...items].sort((a, b) => score(a) - score(b))
+  return sorted[Math.floor((sorted.length - 1) / 2)] as T
+}
+
+/**
+ * Runs every system, interleaved: all servers are up at once (idle ones cost nothing), and each
+ * phase runs on one system after the other, so load from outside the benchmark on a shared machine
+ * falls on all of them alike rather than on whichever ran during a busy minute.
+ */
 export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<RelaySystemResult[]> => {
-  const resolved = {
+  const resolved: ResolvedOptions = {
     readers: options.readers ?? 100,
     writers: options.writers ?? 4,
     latencyRate: options.latencyRate ?? 100,
     rampRates: options.rampRates ?? [100, 200, 400, 800, 1600, 3200],
     seconds: options.seconds ?? 3,
+    rounds: options.rounds ?? 3,
     loadProcesses: options.loadProcesses ?? 1,
     log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
   }
-  const results: RelaySystemResult[] = []
-  for (const system of options.systems ?? SYSTEMS) results.push(await runSystem(system, resolved))
-  return results
+  const backgroundBusyPercent = await backgroundLoad()
+  const started: Array<() => Promise<void>> = []
+  try {
+    const systems: SystemUnderTest[] = []
+    for (const system of options.systems ?? SYSTEMS) systems.push(await setUp(system, resolved, started))
+    const phase = (sut: SystemUnderTest, rate: number, warmupMs: number, measureMs: number): Promise<PhaseResult> =>
+      runPhase(sut.loads, [sut.server.child], { rate, warmupMs, measureMs, tickMs: 5 })
+    // Not reported: the code paths are compiled and optimised under load here, so the first measured
+    // phase does not pay for it (it showed as a p99 of several hundred ms).
+    for (const sut of systems) await phase(sut, resolved.latencyRate, 500, 1500)
+    const rounds = new Map<RelaySystem, PhaseResult[]>(systems.map((sut) => [sut.system, []]))
+    for (let round = 0; round < resolved.rounds; round++) {
+      for (const sut of systems) {
+        const result = await phase(sut, resolved.latencyRate, 1000, resolved.seconds * 1000)
+        rounds.get(sut.system)?.push(result)
+        resolved.log(
+          `relay-bench: ${LABELS[sut.system]} at ${resolved.latencyRate}/s: p50 ${result.p50Ms.toFixed(2)} ms, p99 ${result.p99Ms.toFixed(2)} ms, delivered ${(result.delivered * 100).toFixed(2)}%, server CPU ${result.serverCpuPercent[0]?.toFixed(0)}%, machine ${result.machineBusyPercent.toFixed(0)}% busy`,
+        )
+      }
+    }
+    const ramps = new Map<RelaySystem, PhaseResult[]>(systems.map((sut) => [sut.system, []]))
+    const going = new Set(systems)
+    for (const rate of [...resolved.rampRates].sort((a, b) => a - b)) {
+      for (const sut of systems) {
+        if (!going.has(sut)) continue
+        const result = await phase(sut, rate, 1000, resolved.seconds * 1000)
+        ramps.get(sut.system)?.push(result)
+        resolved.log(
+          `relay-bench: ${LABELS[sut.system]} at ${rate}/s: ${Math.round(result.deliveriesPerSecond)} deliveries/s, p99 ${result.p99Ms.toFixed(1)} ms, delivered ${(result.delivered * 100).toFixed(2)}%, closed ${result.closedReaders}, server CPU ${result.serverCpuPercent[0]?.toFixed(0)}%, load CPU ${result.loadCpuPercent.map((value) => value.toFixed(0)).join('/')}%`,
+        )
+        if (!keptUp(result)) going.delete(sut)
+      }
+    }
+    return systems.map((sut) => {
+      const latencyRounds = rounds.get(sut.system) ?? []
+      const ramp = ramps.get(sut.system) ?? []
+      const best = ramp.filter(keptUp).sort((a, b) => b.deliveriesPerSecond - a.deliveriesPerSecond)[0]
+      const connections = sut.connect.connected + resolved.writers
+      return {
+        system: sut.system,
+        readers: sut.connect.connected,
+        connect: sut.connect,
+        latency: median(latencyRounds, (result) => result.p99Ms),
+        latencyRounds,
+        ramp,
+        sustainedDeliveriesPerSecond: best?.deliveriesPerSecond ?? 0,
+        sustainedWritesPerSecond: best?.writesPerSecond ?? 0,
+        rssPerConnectionKiB: (sut.loaded.rssBytes - sut.idle.rssBytes) / 1024 / Math.max(1, connections),
+        heapPerConnectionKiB: (sut.loaded.heapUsedBytes - sut.idle.heapUsedBytes) / 1024 / Math.max(1, connections),
+        idleRssMiB: sut.idle.rssBytes / 2 ** 20,
+        backgroundBusyPercent,
+      }
+    })
+  } finally {
+    for (const stop of started.reverse()) await stop()
+  }
 }
 
 const fixed = (value: number, digits = 2): string => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a')
@@ -171,7 +224,7 @@ export const relayRows = (results: readonly RelaySystemResult[]): BenchRow[] => 
       unit: `ms p99 fan-out at ${results[0]?.latency.rate ?? 0} writes/s (lower is better)`,
       value: (result) => result.latency.p99Ms,
       lower: true,
-      extra: (result) => ({ maxMs: result.latency.maxMs, serverCpuPercent: result.latency.serverCpuPercent[0] ?? 0, loadCpuPercent: result.latency.loadCpuPercent.map((value) => value.toFixed(0)).join('/') }),
+      extra: (result) => ({ p99Rounds: result.latencyRounds.map((round) => round.p99Ms.toFixed(1)).join('/'), maxMs: result.latency.maxMs, serverCpuPercent: result.latency.serverCpuPercent[0] ?? 0, loadCpuPercent: result.latency.loadCpuPercent.map((value) => value.toFixed(0)).join('/') }),
     },
     {
       name: 'sustained',
@@ -189,21 +242,23 @@ export const relayRows = (results: readonly RelaySystemResult[]): BenchRow[] => 
       },
     },
     {
-      name: 'CPU per 1k deliveries/s',
-      unit: '% of one core per 1,000 deliveries/s at the highest kept-up rate (lower is better)',
+      name: 'CPU per delivery',
+      unit: 'µs server CPU per update delivered, at the highest kept-up rate (lower is better)',
       value: (result) => {
         const best = result.ramp.filter(keptUp).sort((a, b) => b.deliveriesPerSecond - a.deliveriesPerSecond)[0]
-        return best ? ((best.serverCpuPercent[0] ?? 0) / best.deliveriesPerSecond) * 1000 : Number.NaN
+        return best ? best.serverCpuUsPerDelivery : Number.NaN
       },
       lower: true,
-      extra: () => ({}),
+      extra: (result) => ({ atLatencyRate: result.latency.serverCpuUsPerDelivery }),
     },
     {
       name: 'memory per connection',
-      unit: 'KiB server RSS per connection (lower is better)',
-      value: (result) => result.rssPerConnectionKiB,
+      // Heap, not RSS: at a hundred connections the RSS difference is mostly the allocator's noise
+      // (it even came out negative); gateway-scale-bench reads RSS over thousands.
+      unit: 'KiB server heap per connection, after GC (lower is better)',
+      value: (result) => result.heapPerConnectionKiB,
       lower: true,
-      extra: (result) => ({ heapKiB: result.heapPerConnectionKiB, idleRssMiB: result.idleRssMiB, connectP99Ms: result.connect.p99Ms }),
+      extra: (result) => ({ rssKiB: result.rssPerConnectionKiB, idleRssMiB: result.idleRssMiB, connectP99Ms: result.connect.p99Ms }),
     },
   ]
   const rows: BenchRow[] = []
@@ -230,10 +285,10 @@ export const runRelayBench = async (options: RelayBenchOptions = {}): Promise<Be
 
 /**
  * Options from the command-line words `[readers] [latencyRate] [rampRates] [seconds] [systems]
- * [loadProcesses]`; bench/run.ts reads the same words from RELAY_BENCH_ARGS.
+ * [loadProcesses] [rounds]`; bench/run.ts reads the same words from RELAY_BENCH_ARGS.
  */
 export const relayOptionsFromArgs = (args: readonly string[]): RelayBenchOptions => {
-  const [readers, latencyRate, rampRates, seconds, systems, loadProcesses] = args
+  const [readers, latencyRate, rampRates, seconds, systems, loadProcesses, rounds] = args
   const named = systems === undefined || systems === 'all' ? SYSTEMS : (systems.split(',') as RelaySystem[])
   const options: RelayBenchOptions = {
     ...(readers ? { readers: Number(readers) } : {}),
@@ -241,11 +296,12 @@ export const relayOptionsFromArgs = (args: readonly string[]): RelayBenchOptions
     ...(rampRates ? { rampRates: rampRates.split(',').map(Number) } : {}),
     ...(seconds ? { seconds: Number(seconds) } : {}),
     ...(loadProcesses ? { loadProcesses: Number(loadProcesses) } : {}),
+    ...(rounds ? { rounds: Number(rounds) } : {}),
     systems: named,
   }
-  const numbers = [options.readers ?? 1, options.latencyRate ?? 1, options.seconds ?? 1, options.loadProcesses ?? 1, ...(options.rampRates ?? [])]
+  const numbers = [options.readers ?? 1, options.latencyRate ?? 1, options.seconds ?? 1, options.loadProcesses ?? 1, options.rounds ?? 1, ...(options.rampRates ?? [])]
   if (!named.every((system) => SYSTEMS.includes(system)) || !numbers.every((value) => Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|${SYSTEMS.join(',')}] [loadProcesses=1]`)
+    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|${SYSTEMS.join(',')}] [loadProcesses=1] [rounds=3]`)
   }
   return options
 }

@@ -132,6 +132,8 @@ export interface PhaseResult {
   readonly writesPerSecond: number
   /** Update deliveries per second readers received in the window: the fan-out throughput. */
   readonly deliveriesPerSecond: number
+  /** Server CPU per delivery, µs (all servers' CPU over all deliveries): the cost of fan-out, less sensitive to other load than latency. */
+  readonly serverCpuUsPerDelivery: number
   /** Per server process, % of one core over the window. */
   readonly serverCpuPercent: readonly number[]
   /** Per server process, event-loop utilisation over the window, %. */
@@ -147,8 +149,8 @@ export interface PhaseResult {
 
 /** Runs one phase on every load generator at once, metering every server over the window. */
 export const runPhase = async (loads: readonly LoadChild[], servers: readonly ServerChild[], settings: PhaseSettings): Promise<PhaseResult> => {
-  const plan = { startAt: Date.now() + 300, warmupMs: settings.warmupMs, measureMs: settings.measureMs, cooldownMs: 300, drainMs: 1500, rate: settings.rate / loads.length, tickMs: settings.tickMs }
-  const answers = Promise.all(loads.map((load) => load.ask({ cmd: 'run', plan })))
+  const plan = { startAt: Date.now() + 300, warmupMs: settings.warmupMs, measureMs: settings.measureMs, cooldownMs: 300, drainMs: 1500, rate: settings.rate, tickMs: settings.tickMs }
+  const answers = Promise.all(loads.map((load, index) => load.ask({ cmd: 'run', plan: { ...plan, share: { index, of: loads.length } } })))
   answers.catch(() => {})
   const windowStart = plan.startAt + plan.warmupMs
   await sleep(windowStart - Date.now())
@@ -162,6 +164,11 @@ export const runPhase = async (loads: readonly LoadChild[], servers: readonly Se
   for (const report of reports) histogram.merge(report.histogram)
   const expected = reports.reduce((sum, report) => sum + report.expected, 0)
   const seconds = plan.measureMs / 1000
+  const serverCpuPercent = after.map((stats, index) => {
+    const start = before[index] as ServerStats
+    return ((stats.cpuMs - start.cpuMs) / Math.max(1, stats.uptimeMs - start.uptimeMs)) * 100
+  })
+  const deliveriesPerSecond = reports.reduce((sum, report) => sum + report.windowDeliveries, 0) / seconds
   return {
     rate: settings.rate,
     p50Ms: histogram.percentile(50),
@@ -170,11 +177,9 @@ export const runPhase = async (loads: readonly LoadChild[], servers: readonly Se
     maxMs: histogram.percentile(100),
     delivered: expected === 0 ? 0 : histogram.size / expected,
     writesPerSecond: reports.reduce((sum, report) => sum + report.windowWrites, 0) / seconds,
-    deliveriesPerSecond: reports.reduce((sum, report) => sum + report.windowDeliveries, 0) / seconds,
-    serverCpuPercent: after.map((stats, index) => {
-      const start = before[index] as ServerStats
-      return ((stats.cpuMs - start.cpuMs) / Math.max(1, stats.uptimeMs - start.uptimeMs)) * 100
-    }),
+    deliveriesPerSecond,
+    serverCpuUsPerDelivery: deliveriesPerSecond === 0 ? Number.NaN : (serverCpuPercent.reduce((sum, value) => sum + value, 0) / 100 / deliveriesPerSecond) * 1e6,
+    serverCpuPercent,
     serverLoopPercent: after.map((stats, index) => {
       const start = before[index] as ServerStats
       return ((stats.loopActiveMs - start.loopActiveMs) / Math.max(1, stats.uptimeMs - start.uptimeMs)) * 100

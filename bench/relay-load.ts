@@ -131,7 +131,7 @@ const connectAll = async (): Promise<ConnectReport> => {
   }
 }
 
-/** Writes at `plan.rate` spread over the writers, and measures the window. */
+/** Writes this process's share of `plan.rate`, spread over its writers, and measures the window. */
 const runPhase = async (plan: RelayRunPlan): Promise<RelayLoadReport> => {
   const windowStart = plan.startAt + plan.warmupMs
   const windowEnd = windowStart + plan.measureMs
@@ -162,7 +162,9 @@ const runPhase = async (plan: RelayRunPlan): Promise<RelayLoadReport> => {
         cpuPercent = ((cpu.user + cpu.system) / 1000 / windowMs) * 100
       }
       if (now >= stopAt) return resolve()
-      const due = Math.floor(((now - plan.startAt) * plan.rate) / 1000)
+      // Writes of every process are numbered n = 0, 1, 2... at n / rate; this one sends n = index, index + of...
+      const slots = ((now - plan.startAt) * plan.rate) / 1000 - plan.share.index
+      const due = slots < 0 ? 0 : Math.floor(slots / plan.share.of) + 1
       for (; written < due; written++) {
         const writer = writers[written % writers.length]
         if (!writer) break

@@ -101,8 +101,14 @@ export interface RelayRunPlan {
   readonly measureMs: number
   readonly cooldownMs: number
   readonly drainMs: number
-  /** Updates per second this process's writers send in total. */
+  /** Updates per second all load generators' writers send together. */
   readonly rate: number
+  /**
+   * This process's share: of the writes numbered 0, 1, 2... at times n / rate, it sends those with
+   * n % of === index, so writes of all processes interleave evenly even at rates below one per
+   * process and window.
+   */
+  readonly share: { readonly index: number; readonly of: number }
   /** The writers' tick in ms. */
   readonly tickMs: number
 }
