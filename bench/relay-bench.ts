@@ -21,6 +21,7 @@ import {
   keptUp,
   runPhase,
   serverStats,
+  shortfall,
   startLoadProcesses,
   startServerProcess,
   type ConnectResult,
@@ -55,7 +56,7 @@ export interface RelaySystemResult {
   readonly system: RelaySystem
   readonly readers: number
   readonly connect: ConnectResult
-  /** The latency round with the median p99. */
+  /** The latency round with the median p99 (the p50 row takes the median p50 of the rounds). */
   readonly latency: PhaseResult
   /** Every latency round. */
   readonly latencyRounds: readonly PhaseResult[]
@@ -215,9 +216,9 @@ export const relayRows = (results: readonly RelaySystemResult[]): BenchRow[] => 
     {
       name: 'p50',
       unit: `ms p50 fan-out at ${results[0]?.latency.rate ?? 0} writes/s (lower is better)`,
-      value: (result) => result.latency.p50Ms,
+      value: (result) => median(result.latencyRounds, (round) => round.p50Ms).p50Ms,
       lower: true,
-      extra: (result) => ({ p95Ms: result.latency.p95Ms, delivered: `${fixed(result.latency.delivered * 100)}%`, machineBusyPercent: result.latency.machineBusyPercent }),
+      extra: (result) => ({ p50Rounds: result.latencyRounds.map((round) => round.p50Ms.toFixed(1)).join('/'), p95Ms: result.latency.p95Ms, delivered: `${fixed(result.latency.delivered * 100)}%`, machineBusyPercent: result.latency.machineBusyPercent }),
     },
     {
       name: 'p99',
@@ -236,7 +237,7 @@ export const relayRows = (results: readonly RelaySystemResult[]): BenchRow[] => 
         return {
           writesPerSecond: result.sustainedWritesPerSecond,
           ...(last && !keptUp(last)
-            ? { brokeAt: `${last.rate} writes/s: p99 ${fixed(last.p99Ms, 0)} ms, delivered ${fixed(last.delivered * 100)}%, closed ${last.closedReaders}, server CPU ${fixed(last.serverCpuPercent[0] ?? 0, 0)}%, load CPU ${last.loadCpuPercent.map((value) => value.toFixed(0)).join('/')}%` }
+            ? { brokeAt: `${last.rate} writes/s: ${shortfall(last) ?? ''}; server CPU ${fixed(last.serverCpuPercent[0] ?? 0, 0)}%, load CPU ${last.loadCpuPercent.map((value) => value.toFixed(0)).join('/')}%` }
             : { brokeAt: 'never (ramp ended)' }),
         }
       },

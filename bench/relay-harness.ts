@@ -192,8 +192,21 @@ export const runPhase = async (loads: readonly LoadChild[], servers: readonly Se
   }
 }
 
-/** Whether a phase kept up: everything delivered within the drain, no reader dropped, p99 under a second. */
-export const keptUp = (result: PhaseResult): boolean => result.delivered >= 0.999 && result.closedReaders === 0 && result.p99Ms < 1000
+/** Why a phase did not keep up (something undelivered after the drain, a reader dropped, p99 over a second), or undefined. */
+export const shortfall = (result: PhaseResult): string | undefined => {
+  const reasons = [
+    ...(result.delivered < 0.999 ? [`${((1 - result.delivered) * 100).toFixed(2)}% undelivered after the drain`] : []),
+    ...(result.closedReaders > 0 ? [`${result.closedReaders} readers closed by the server`] : []),
+    ...(!(result.p99Ms < 1000) ? [`p99 ${Number.isFinite(result.p99Ms) ? result.p99Ms.toFixed(0) : 'n/a'} ms > 1 s`] : []),
+  ]
+  return reasons.length > 0 ? reasons.join(', ') : undefined
+}
+
+/** Whether a phase kept up (see `shortfall`). */
+export const keptUp = (result: PhaseResult): boolean => shortfall(result) === undefined
+
+/** Whether a phase lost something: undelivered updates or dropped readers (slow is not lost). */
+export const lostUpdates = (result: PhaseResult): boolean => result.delivered < 0.999 || result.closedReaders > 0
 
 /** The machine's load before a run: % of all cores busy over one second. */
 export const backgroundLoad = async (): Promise<number> => {
