@@ -4,8 +4,12 @@
 // per line, as in cluster-protocol.ts.
 import type { HistogramData } from './latency-histogram.js'
 
-/** The servers compared: realmsync's gateway, the y-websocket reference server, Hocuspocus. */
-export type RelaySystem = 'realmsync' | 'y-websocket-server' | 'hocuspocus'
+/**
+ * The servers compared: realmsync's gateway, the y-websocket reference server, Hocuspocus (its
+ * defaults: updates arriving in one event-loop turn go out merged, `flushDelay: 0`), and, on
+ * request, Hocuspocus sending every update on its own (`flushDelay: false`), to show what merging buys.
+ */
+export type RelaySystem = 'realmsync' | 'y-websocket-server' | 'hocuspocus' | 'hocuspocus-unbatched'
 
 /** Which framing a load generator speaks: plain y-websocket, or Hocuspocus (document name first, then auth). */
 export type RelayFlavour = 'y-websocket' | 'hocuspocus'
@@ -15,6 +19,7 @@ export const FLAVOUR: Record<RelaySystem, RelayFlavour> = {
   realmsync: 'y-websocket',
   'y-websocket-server': 'y-websocket',
   hocuspocus: 'hocuspocus',
+  'hocuspocus-unbatched': 'hocuspocus',
 }
 
 /** The one document every client of a relay benchmark syncs: wholly the writer's, so writable by it under realmsync's rules. */

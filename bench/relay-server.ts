@@ -91,7 +91,14 @@ const startHocuspocus = async (config: RelayServerConfig): Promise<RunningServer
   const { Server } = await import('@hocuspocus/server')
   // Defaults but for the idle timeout: the benchmark's readers only listen, and Hocuspocus drops a
   // connection that sends nothing for `timeout` (60 s); the stock provider keeps it alive by itself.
-  const server = new Server({ port: 0, address: config.host, quiet: true, stopOnSignals: false, timeout: 600_000 })
+  const server = new Server({
+    port: 0,
+    address: config.host,
+    quiet: true,
+    stopOnSignals: false,
+    timeout: 600_000,
+    ...(config.system === 'hocuspocus-unbatched' ? { flushDelay: false as const } : {}),
+  })
   await server.listen()
   return {
     port: server.address.port,

@@ -29,7 +29,7 @@ const sections: Section[] = [
   // Real processes on loopback: about 2 min 15 s (npx tsx bench/cluster-bench.ts for options).
   { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
-  // Server and load generators in separate processes, about 2 min each. Bigger runs take the words of
+  // Server and load generators in separate processes, 2-4 min each. Bigger runs take the words of
   // `npx tsx bench/relay-bench.ts` / `gateway-scale-bench.ts` in RELAY_BENCH_ARGS / GATEWAY_SCALE_ARGS.
   { name: 'relay', run: () => runRelayBench(relayOptionsFromArgs((process.env.RELAY_BENCH_ARGS ?? '').split(/\s+/).filter(Boolean))) },
   { name: 'gateway-scale', run: () => runGatewayScaleBench(gatewayScaleOptionsFromArgs((process.env.GATEWAY_SCALE_ARGS ?? '').split(/\s+/).filter(Boolean))) },
