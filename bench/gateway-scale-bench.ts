@@ -212,6 +212,8 @@ export const gatewayScaleRows = (results: readonly ScaleResult[]): BenchRow[] =>
         unit: 'ms p99 fan-out (lower is better)',
         extra: {
           p50Ms: phase.p50Ms,
+          // With two peers: readers of the writers' peer, then readers one peer-to-peer hop away.
+          ...(result.peers > 1 ? { p50ByPeerMs: list(phase.p50ByServerMs, 1), p99ByPeerMs: list(phase.p99ByServerMs, 1) } : {}),
           p95Ms: phase.p95Ms,
           maxMs: phase.maxMs,
           delivered: `${(phase.delivered * 100).toFixed(2)}%`,

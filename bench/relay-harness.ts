@@ -126,6 +126,9 @@ export interface PhaseResult {
   readonly p95Ms: number
   readonly p99Ms: number
   readonly maxMs: number
+  /** p99 per server the readers are connected to (readerUrls order): with two peers, local then one hop away. */
+  readonly p99ByServerMs: readonly number[]
+  readonly p50ByServerMs: readonly number[]
   /** Measured deliveries / expected (window writes x readers), over the load generators' own writes. */
   readonly delivered: number
   /** Writes per second sent in the window. */
@@ -162,6 +165,13 @@ export const runPhase = async (loads: readonly LoadChild[], servers: readonly Se
   const reports = (await answers) as RelayLoadReport[]
   const histogram = new LatencyHistogram()
   for (const report of reports) histogram.merge(report.histogram)
+  const byServer: LatencyHistogram[] = []
+  for (const report of reports) {
+    report.histogramsByServer.forEach((data, index) => {
+      byServer[index] ??= new LatencyHistogram()
+      byServer[index]?.merge(data)
+    })
+  }
   const expected = reports.reduce((sum, report) => sum + report.expected, 0)
   const seconds = plan.measureMs / 1000
   const serverCpuPercent = after.map((stats, index) => {
@@ -175,6 +185,8 @@ export const runPhase = async (loads: readonly LoadChild[], servers: readonly Se
     p95Ms: histogram.percentile(95),
     p99Ms: histogram.percentile(99),
     maxMs: histogram.percentile(100),
+    p99ByServerMs: byServer.map((server) => server.percentile(99)),
+    p50ByServerMs: byServer.map((server) => server.percentile(50)),
     delivered: expected === 0 ? 0 : histogram.size / expected,
     writesPerSecond: reports.reduce((sum, report) => sum + report.windowWrites, 0) / seconds,
     deliveriesPerSecond,

@@ -49,9 +49,10 @@ let closedWriters = 0
 let refusals = 0
 
 /** The phase being measured, if any: what readers record into. */
-let phase: { windowStart: number; windowEnd: number; histogram: LatencyHistogram; windowDeliveries: number } | undefined
+let phase: { windowStart: number; windowEnd: number; histogram: LatencyHistogram; byServer: LatencyHistogram[]; windowDeliveries: number } | undefined
 
-const onDelivered = (update: Uint8Array): void => {
+/** Records what a reader of server `server` (its index in readerUrls) received. */
+const onDelivered = (server: number, update: Uint8Array): void => {
   const now = wallNow()
   const current = phase
   if (!current) return
@@ -66,7 +67,10 @@ const onDelivered = (update: Uint8Array): void => {
     if (!writer) continue
     for (let clock = from; clock < to; clock++) {
       const sent = writer.sendTimes[clock]
-      if (sent !== undefined && sent >= current.windowStart && sent < current.windowEnd) current.histogram.record(now - sent)
+      if (sent !== undefined && sent >= current.windowStart && sent < current.windowEnd) {
+        current.histogram.record(now - sent)
+        current.byServer[server]?.record(now - sent)
+      }
     }
   }
 }
@@ -104,7 +108,7 @@ const connectAll = async (): Promise<ConnectReport> => {
       const dialled = wallNow()
       try {
         await connectRelayClient({ ...base, url, ...(token ? { token } : {}) }, {
-          onUpdate: onDelivered,
+          onUpdate: (update) => onDelivered(index % config.readerUrls.length, update),
           onRefusal: () => refusals++,
           onClose: () => {
             readers--
@@ -137,7 +141,7 @@ const runPhase = async (plan: RelayRunPlan): Promise<RelayLoadReport> => {
   const windowEnd = windowStart + plan.measureMs
   const stopAt = windowEnd + plan.cooldownMs
   const histogram = new LatencyHistogram()
-  phase = { windowStart, windowEnd, histogram, windowDeliveries: 0 }
+  phase = { windowStart, windowEnd, histogram, byServer: config.readerUrls.map(() => new LatencyHistogram()), windowDeliveries: 0 }
   const closedBefore = closedReaders
   let written = 0
   let windowWrites = 0
@@ -188,6 +192,7 @@ const runPhase = async (plan: RelayRunPlan): Promise<RelayLoadReport> => {
     event: 'report',
     windowWrites,
     histogram: histogram.toJSON(),
+    histogramsByServer: measured.byServer.map((byServer) => byServer.toJSON()),
     expected: windowWrites * readers,
     windowDeliveries: measured.windowDeliveries,
     windowMs,

@@ -145,6 +145,8 @@ export interface RelayLoadReport {
   readonly windowWrites: number
   /** Fan-out delays of this process's window writes to this process's readers, send to receipt. */
   readonly histogram: HistogramData
+  /** The same delays split by the server the reader is connected to (readerUrls order). */
+  readonly histogramsByServer: readonly HistogramData[]
   /** Deliveries expected of those: window writes x open readers. */
   readonly expected: number
   /** Every update delivery any reader of this process received inside the window, whoever wrote it. */
