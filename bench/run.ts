@@ -11,6 +11,8 @@ import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
 import { runValidationBench } from './validation-bench.js'
+import { relayOptionsFromArgs, runRelayBench } from './relay-bench.js'
+import { gatewayScaleOptionsFromArgs, runGatewayScaleBench } from './gateway-scale-bench.js'
 
 /** A benchmark section: a name and a function that measures and returns rows. */
 interface Section {
@@ -31,6 +33,10 @@ const sections: Section[] = [
   { name: 'storage', run: () => runStorageBench() },
   { name: 'validation', run: runValidationBench },
   { name: 'resolution', run: () => runResolutionBench() },
+  // Server and load generators in separate processes, 2-4 min each. Bigger runs take the words of
+  // `npx tsx bench/relay-bench.ts` / `gateway-scale-bench.ts` in RELAY_BENCH_ARGS / GATEWAY_SCALE_ARGS.
+  { name: 'relay', run: () => runRelayBench(relayOptionsFromArgs((process.env.RELAY_BENCH_ARGS ?? '').split(/\s+/).filter(Boolean))) },
+  { name: 'gateway-scale', run: () => runGatewayScaleBench(gatewayScaleOptionsFromArgs((process.env.GATEWAY_SCALE_ARGS ?? '').split(/\s+/).filter(Boolean))) },
 ]
 
 const main = async (): Promise<void> => {

@@ -1,0 +1,269 @@
+// The gateway scale benchmark of issue 4: many concurrent clients on one document, served by one
+// realmsync peer, then by two peers replicating it to each other (half the readers on each; the
+// writers on the first, so readers of the second see each write after one peer-to-peer hop).
+// Every process may hold at most 20,000 open files, sockets included: the client sockets are
+// spread over several load-generator processes (at most `perProcess` each), each connecting from
+// its own loopback address, and each peer holds one socket per client it serves.
+// Measured: connect time (dial to synced, per client, while every load generator connects at
+// once), server memory per client (RSS and heap after a collection), and fan-out latency at modest
+// write rates, with server CPU. A slow phase is marked SLOW; one that loses updates or readers ends
+// the scenario and is marked BROKE, with the reason.
+//
+//   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync]
+//
+// The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`.
+import { fileURLToPath } from 'node:url'
+import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
+import {
+  backgroundLoad,
+  connectAll,
+  lostUpdates,
+  mean,
+  runPhase,
+  serverStats,
+  shortfall,
+  sleep,
+  startLoadProcesses,
+  startServerProcess,
+  type ConnectResult,
+  type PhaseResult,
+  type StartedServer,
+} from './relay-harness.js'
+import { FLAVOUR, RELAY_SECRET, type RelaySystem } from './relay-protocol.js'
+
+/** Settings of one scale run. */
+export interface GatewayScaleOptions {
+  /** Clients on one peer; 0 skips that scenario. Default 2,000 (the issue's 10,000 by argument). */
+  readonly clients?: number
+  /** Clients across two peers; 0 skips that scenario. Default 4,000 (the issue's 20,000 by argument). */
+  readonly twoPeerClients?: number
+  /** Writes/s of the measured phases. Default [0.5, 2]. */
+  readonly rates?: readonly number[]
+  /** Measured seconds per phase. Default 5. */
+  readonly seconds?: number
+  /** Most client sockets per load-generator process. Default 5,000. */
+  readonly perProcess?: number
+  /** Systems of the one-peer scenario (two peers is realmsync only). Default realmsync. */
+  readonly systems?: readonly RelaySystem[]
+  readonly log?: (line: string) => void
+}
+
+/** What one scenario did. */
+export interface ScaleResult {
+  readonly scenario: string
+  readonly system: RelaySystem
+  readonly peers: number
+  readonly clients: number
+  readonly loadProcesses: number
+  readonly connect: ConnectResult
+  /** Per server: RSS and heap growth per client it holds, after a collection. */
+  readonly rssPerClientKiB: readonly number[]
+  readonly heapPerClientKiB: readonly number[]
+  readonly rssMiB: readonly number[]
+  readonly phases: readonly PhaseResult[]
+  readonly backgroundBusyPercent: number
+}
+
+const runScenario = async (
+  system: RelaySystem,
+  peers: 1 | 2,
+  clients: number,
+  options: Required<Omit<GatewayScaleOptions, 'systems' | 'clients' | 'twoPeerClients'>>,
+): Promise<ScaleResult> => {
+  const scenario = peers === 1 ? `${clients.toLocaleString('en-US')} clients, 1 peer` : `${clients.toLocaleString('en-US')} clients, 2 peers`
+  const backgroundBusyPercent = await backgroundLoad()
+  const servers: StartedServer[] = []
+  try {
+    // Each load generator has one writer; the gateway's per-connection rate limit must let it write at its share.
+    const messagesPerSecond = Math.max(200, 2 * Math.max(...options.rates))
+    const first = await startServerProcess(`${system} server 1`, { system, host: '127.0.0.1', messagesPerSecond })
+    servers.push(first)
+    if (peers === 2) {
+      if (!first.peerUrl) throw new Error('the first peer reported no peer address')
+      servers.push(await startServerProcess(`${system} server 2`, { system, host: '127.0.0.1', messagesPerSecond, peerBootstrap: [first.peerUrl] }))
+      const second = servers[1] as StartedServer
+      const deadline = Date.now() + 15_000
+      for (;;) {
+        const answer = await second.child.ask({ cmd: 'peers' })
+        if (answer.event === 'peers' && answer.peers >= 1) break
+        if (Date.now() > deadline) throw new Error('the two peers did not connect within 15 s')
+        await sleep(100)
+      }
+    }
+    const idle = await Promise.all(servers.map((server) => serverStats(server.child, true)))
+    const loadProcesses = Math.max(1, Math.ceil(clients / options.perProcess))
+    const perProcess = Math.ceil(clients / loadProcesses)
+    const urls = servers.map((server) => `ws://127.0.0.1:${server.port}`)
+    const loads = await startLoadProcesses(
+      Array.from({ length: loadProcesses }, (_, index) => ({
+        flavour: FLAVOUR[system],
+        index,
+        readerUrls: urls,
+        writerUrl: urls[0] as string,
+        readers: Math.min(perProcess, clients - index * perProcess),
+        writers: 1,
+        // Its own loopback source address per process, so ephemeral ports never run short.
+        localAddress: `127.0.0.${2 + index}`,
+        ...(system === 'realmsync' ? { secret: RELAY_SECRET } : {}),
+        connectConcurrency: 100,
+      })),
+    )
+    try {
+      options.log(`gateway-scale: ${scenario} (${system}): connecting from ${loadProcesses} processes...`)
+      const connect = await connectAll(loads)
+      options.log(
+        `gateway-scale: ${scenario} (${system}): ${connect.connected} connected in ${(connect.elapsedMs / 1000).toFixed(1)} s, p50 ${connect.p50Ms.toFixed(0)} ms, p99 ${connect.p99Ms.toFixed(0)} ms, ${connect.failed} failed${connect.failed > 0 ? `: ${connect.failures.join('; ')}` : ''}`,
+      )
+      const loaded = await Promise.all(servers.map((server) => serverStats(server.child, true)))
+      // Not reported: compiles and optimises the fan-out path before the first measured phase.
+      await runPhase(loads, servers.map((server) => server.child), { rate: Math.min(...options.rates), warmupMs: 500, measureMs: 2000, tickMs: 5 })
+      const phases: PhaseResult[] = []
+      for (const rate of options.rates) {
+        const result = await runPhase(
+          loads,
+          servers.map((server) => server.child),
+          { rate, warmupMs: 1500, measureMs: options.seconds * 1000, tickMs: 5 },
+        )
+        phases.push(result)
+        options.log(
+          `gateway-scale: ${scenario} (${system}) at ${rate} writes/s: p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, delivered ${(result.delivered * 100).toFixed(2)}%, ${Math.round(result.deliveriesPerSecond)} deliveries/s, closed ${result.closedReaders}, server CPU ${result.serverCpuPercent.map((value) => value.toFixed(0)).join('/')}%`,
+        )
+        // Latency is what this measures, so a slow phase does not end the run; losing updates or readers does.
+        if (lostUpdates(result)) break
+      }
+      return {
+        scenario,
+        system,
+        peers,
+        clients,
+        loadProcesses,
+        connect,
+        rssPerClientKiB: loaded.map((stats, index) => (stats.rssBytes - (idle[index]?.rssBytes ?? 0)) / 1024 / Math.max(1, stats.connections)),
+        heapPerClientKiB: loaded.map((stats, index) => (stats.heapUsedBytes - (idle[index]?.heapUsedBytes ?? 0)) / 1024 / Math.max(1, stats.connections)),
+        rssMiB: loaded.map((stats) => stats.rssBytes / 2 ** 20),
+        phases,
+        backgroundBusyPercent,
+      }
+    } finally {
+      await Promise.all(loads.map((load) => load.quit(15_000)))
+    }
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()))
+  }
+}
+
+/** Runs the one-peer scenario for each system, then the two-peer one. */
+export const runGatewayScale = async (options: GatewayScaleOptions = {}): Promise<ScaleResult[]> => {
+  const resolved = {
+    rates: options.rates ?? [0.5, 2],
+    seconds: options.seconds ?? 5,
+    perProcess: options.perProcess ?? 5000,
+    log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
+  }
+  const clients = options.clients ?? 2000
+  const twoPeerClients = options.twoPeerClients ?? 4000
+  const results: ScaleResult[] = []
+  if (clients > 0) for (const system of options.systems ?? ['realmsync']) results.push(await runScenario(system, 1, clients, resolved))
+  if (twoPeerClients > 0) results.push(await runScenario('realmsync', 2, twoPeerClients, resolved))
+  return results
+}
+
+const list = (values: readonly number[], digits = 0): string => values.map((value) => value.toFixed(digits)).join('/')
+
+/** Table rows per scenario: connect time, memory per client, and p50/p99 per write rate. */
+export const gatewayScaleRows = (results: readonly ScaleResult[]): BenchRow[] => {
+  const rows: BenchRow[] = []
+  for (const result of results) {
+    const section = `gateway-scale: ${result.scenario}`
+    const label = result.system === 'realmsync' ? 'realmsync gateway' : result.system
+    const common = { loadProcesses: result.loadProcesses, backgroundBusyPercent: result.backgroundBusyPercent }
+    rows.push({
+      section,
+      name: `${label}: connect`,
+      perSecond: result.connect.connected / (result.connect.elapsedMs / 1000),
+      unit: 'connections/s while all connect at once',
+      extra: {
+        connected: `${result.connect.connected}/${result.clients}`,
+        connectP50Ms: result.connect.p50Ms,
+        connectP99Ms: result.connect.p99Ms,
+        elapsedS: result.connect.elapsedMs / 1000,
+        ...(result.connect.failed > 0 ? { failed: result.connect.failed, failures: result.connect.failures.join('; ').slice(0, 200) } : {}),
+        ...common,
+      },
+    })
+    rows.push({
+      section,
+      name: `${label}: memory per client`,
+      perSecond: mean(result.rssPerClientKiB),
+      unit: 'KiB server RSS per client (lower is better)',
+      extra: {
+        perServer: list(result.rssPerClientKiB, 1),
+        heapKiB: list(result.heapPerClientKiB, 1),
+        serverRssMiB: list(result.rssMiB),
+        target: `<= 32 KB per connection ${mean(result.rssPerClientKiB) * 1024 <= 32_000 ? 'met' : 'MISSED'}`,
+      },
+    })
+    for (const phase of result.phases) {
+      const broke = shortfall(phase)
+      rows.push({
+        section,
+        name: `${label}: p99 at ${phase.rate} writes/s`,
+        perSecond: phase.p99Ms,
+        unit: 'ms p99 fan-out (lower is better)',
+        extra: {
+          p50Ms: phase.p50Ms,
+          // With two peers: readers of the writers' peer, then readers one peer-to-peer hop away.
+          ...(result.peers > 1 ? { p50ByPeerMs: list(phase.p50ByServerMs, 1), p99ByPeerMs: list(phase.p99ByServerMs, 1) } : {}),
+          p95Ms: phase.p95Ms,
+          maxMs: phase.maxMs,
+          delivered: `${(phase.delivered * 100).toFixed(2)}%`,
+          deliveriesPerSecond: phase.deliveriesPerSecond,
+          serverCpuPercent: list(phase.serverCpuPercent),
+          // CPU the serving peers spend per delivery, and on one write to every client: the fan-out's cost
+          // apart from the waiting that other load on a shared machine adds to latency.
+          serverCpuUsPerDelivery: phase.serverCpuUsPerDelivery,
+          oneWriteToAllCpuMs: (phase.serverCpuUsPerDelivery * result.clients) / 1000,
+          serverLoopPercent: list(phase.serverLoopPercent),
+          loadCpuPercent: list(phase.loadCpuPercent),
+          machineBusyPercent: phase.machineBusyPercent,
+          target: `p99 < 50 ms ${phase.p99Ms < 50 ? 'met' : 'MISSED'}`,
+          ...(broke ? { [lostUpdates(phase) ? 'BROKE' : 'SLOW']: broke } : {}),
+        },
+      })
+    }
+  }
+  return rows
+}
+
+/** The scale benchmark as table rows (for bench/run.ts). */
+export const runGatewayScaleBench = async (options: GatewayScaleOptions = {}): Promise<BenchRow[]> => gatewayScaleRows(await runGatewayScale(options))
+
+/**
+ * Options from the command-line words `[clients] [twoPeerClients] [rates] [seconds] [perProcess]
+ * [systems]`; bench/run.ts reads the same words from GATEWAY_SCALE_ARGS.
+ */
+export const gatewayScaleOptionsFromArgs = (args: readonly string[]): GatewayScaleOptions => {
+  const [clients, twoPeerClients, rates, seconds, perProcess, systems] = args
+  const options: GatewayScaleOptions = {
+    ...(clients ? { clients: Number(clients) } : {}),
+    ...(twoPeerClients ? { twoPeerClients: Number(twoPeerClients) } : {}),
+    ...(rates ? { rates: rates.split(',').map(Number) } : {}),
+    ...(seconds ? { seconds: Number(seconds) } : {}),
+    ...(perProcess ? { perProcess: Number(perProcess) } : {}),
+    ...(systems ? { systems: systems.split(',') as RelaySystem[] } : {}),
+  }
+  const numbers = [options.clients ?? 0, options.twoPeerClients ?? 0, options.seconds ?? 1, options.perProcess ?? 1, ...(options.rates ?? [])]
+  if (!numbers.every((value) => Number.isFinite(value) && value >= 0)) {
+    throw new RangeError('usage: gateway-scale-bench [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync]')
+  }
+  return options
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const started = Date.now()
+  const results = await runGatewayScale(gatewayScaleOptionsFromArgs(process.argv.slice(2)))
+  const rows = gatewayScaleRows(results)
+  computeRatios(rows)
+  process.stdout.write(`${toMarkdownTable(rows)}\n\n${JSON.stringify(results, null, 2)}\n`)
+  process.stderr.write(`gateway-scale: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
+}
