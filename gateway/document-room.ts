@@ -1,4 +1,4 @@
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import * as awarenessProtocol from 'y-protocols/awareness'
 import { wsAwarenessFrame, wsUpdateFrame } from './y-websocket-frames.js'
 
@@ -15,9 +15,22 @@ interface AwarenessChange {
   readonly removed: number[]
 }
 
+/** Runs a flush after the current event-loop turn; injectable so tests can flush by hand. */
+export type FlushScheduler = (flush: () => void) => void
+
+/** Updates held for one flush at most this many bytes; past it they go out at once. */
+const MAX_BATCH_BYTES = 256 * 1024
+
+interface PendingUpdate {
+  readonly update: Uint8Array
+  readonly origin: unknown
+}
+
 /**
  * The connected clients of one document: fans document updates and awareness changes out to every
- * member except the one they came from (the transaction or awareness origin). One `Awareness` per
+ * member except the one they came from (the transaction or awareness origin). Updates that arrive
+ * in one event-loop turn are merged (`Y.mergeUpdates`) and go out as one frame per member: with
+ * many readers the cost of a send, not of the update, is what limits a relay. One `Awareness` per
  * document, as y-websocket keeps; the server itself has no awareness state.
  */
 export class DocumentRoom {
@@ -28,19 +41,28 @@ export class DocumentRoom {
   private readonly controlled = new Map<RoomMember, Set<number>>()
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
   private readonly onAwareness: (change: AwarenessChange, origin: unknown) => void
+  private pending: PendingUpdate[] = []
+  private pendingBytes = 0
+  private flushScheduled = false
 
   constructor(
     /** The document name. */
     readonly name: string,
     /** The peer's replicated document. */
     readonly doc: Y.Doc,
+    private readonly scheduleFlush: FlushScheduler = (flush) => setImmediate(flush),
   ) {
     this.awareness = new awarenessProtocol.Awareness(doc)
     this.awareness.setLocalState(null)
     this.onUpdate = (update, origin) => {
       if (this.members.size === 0) return
-      const frame = wsUpdateFrame(update)
-      for (const member of this.members) if (member !== origin) member.send(frame)
+      this.pending.push({ update, origin })
+      this.pendingBytes += update.length
+      if (this.pendingBytes >= MAX_BATCH_BYTES) this.flush()
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true
+        this.scheduleFlush(() => this.flush())
+      }
     }
     this.onAwareness = ({ added, updated, removed }, origin) => {
       const owned = this.controlled.get(origin as RoomMember)
@@ -55,6 +77,28 @@ export class DocumentRoom {
     }
     doc.on('update', this.onUpdate)
     this.awareness.on('update', this.onAwareness)
+  }
+
+  /** Sends the updates held since the last flush: one merged frame per member, none of its own. */
+  flush(): void {
+    const batch = this.pending
+    this.pending = []
+    this.pendingBytes = 0
+    this.flushScheduled = false
+    if (batch.length === 0 || this.members.size === 0) return
+    const origins = new Set(batch.map((entry) => entry.origin))
+    const merge = (entries: readonly PendingUpdate[]): Uint8Array =>
+      entries.length === 1 ? (entries[0] as PendingUpdate).update : Y.mergeUpdates(entries.map((entry) => entry.update))
+    const everything = wsUpdateFrame(merge(batch))
+    for (const member of this.members) {
+      if (!origins.has(member)) {
+        member.send(everything)
+        continue
+      }
+      // A writer does not hear its own updates back, only the others' of the same turn.
+      const others = batch.filter((entry) => entry.origin !== member)
+      if (others.length > 0) member.send(wsUpdateFrame(merge(others)))
+    }
   }
 
   /** Number of connected clients. */
@@ -84,6 +128,8 @@ export class DocumentRoom {
 
   /** Stops listening to the document and drops the awareness (its expiry timer included). */
   destroy(): void {
+    this.pending = []
+    this.pendingBytes = 0
     this.doc.off('update', this.onUpdate)
     this.awareness.off('update', this.onAwareness)
     this.awareness.destroy()
