@@ -12,7 +12,7 @@
 //   throughput (deliveries/s) of a phase that kept up is what it sustains;
 // - memory per connection: the server's heap and RSS after a collection, with and without the clients.
 //
-//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|<name,...>] [loadProcesses=1] [rounds=3]
+//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|<name,...>] [loadProcesses=1] [rounds=3]
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -147,7 +147,7 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
     readers: options.readers ?? 100,
     writers: options.writers ?? 4,
     latencyRate: options.latencyRate ?? 100,
-    rampRates: options.rampRates ?? [100, 200, 400, 800, 1600, 3200],
+    rampRates: options.rampRates ?? [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600],
     seconds: options.seconds ?? 3,
     rounds: options.rounds ?? 3,
     loadProcesses: options.loadProcesses ?? 1,
@@ -326,7 +326,7 @@ export const relayOptionsFromArgs = (args: readonly string[]): RelayBenchOptions
   }
   const numbers = [options.readers ?? 1, options.latencyRate ?? 1, options.seconds ?? 1, options.loadProcesses ?? 1, options.rounds ?? 1, ...(options.rampRates ?? [])]
   if (!named.every((system) => ALL_SYSTEMS.includes(system)) || !numbers.every((value) => Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,400,800,1600,3200] [seconds=3] [systems=all|${ALL_SYSTEMS.join(',')}] [loadProcesses=1] [rounds=3]`)
+    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|${ALL_SYSTEMS.join(',')}] [loadProcesses=1] [rounds=3]`)
   }
   return options
 }
