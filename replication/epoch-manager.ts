@@ -91,6 +91,8 @@ interface EpochDoc {
   /** Encoded size estimate: last measured size plus the bytes of every update since (merging only shrinks it). */
   estimatedBytes: number
   dirty: boolean
+  /** Whether anything changed since the epoch began (an idle document is never cut for its age). */
+  changed: boolean
   uncuttable: boolean
   readonly log: OwnWriteLog
   readonly lastAnnounce: Map<string, Millis>
@@ -139,6 +141,7 @@ export class EpochManager {
       contentBytes: 0,
       estimatedBytes: Y.encodeStateAsUpdate(doc).length,
       dirty: true,
+      changed: true,
       uncuttable: false,
       log: new OwnWriteLog(),
       lastAnnounce: new Map(),
@@ -238,9 +241,9 @@ export class EpochManager {
     const cut: string[] = []
     const now = this.host.now()
     for (const state of this.docs.values()) {
-      if (!state.dirty || state.uncuttable) continue
+      const aged = state.changed && this.settings.maxAgeMs !== undefined && now - state.startedAt >= this.settings.maxAgeMs
+      if ((!state.dirty && !aged) || state.uncuttable) continue
       state.dirty = false
-      const aged = this.settings.maxAgeMs !== undefined && now - state.startedAt >= this.settings.maxAgeMs
       // Encoding a document costs as much as its size: measure only when the cheap estimate says it may be past the bound.
       const limit = Math.max(this.settings.minBytes, this.settings.maxSizeRatio * state.contentBytes)
       if (!aged && state.estimatedBytes <= limit) continue
@@ -331,6 +334,7 @@ export class EpochManager {
     state.contentBytes = base.length
     state.estimatedBytes = base.length
     state.dirty = false
+    state.changed = false
     this.watch(state, doc, id)
     this.host.attach(state.wire, doc)
     // Announce before carrying, so on each FIFO link the announcement arrives before the carried writes.
@@ -353,6 +357,7 @@ export class EpochManager {
     doc.on('afterTransaction', (transaction: Y.Transaction) => {
       if (state.doc === doc) {
         state.dirty = true
+        state.changed = true
         if (transaction.local) state.log.record(doc, epoch, transaction)
         return
       }

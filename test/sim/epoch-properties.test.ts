@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import fc from 'fast-check'
+import { churnProgram, PROGRAM_SCENARIOS, runEpochWorld, type EpochWorldFault } from '../../sim/index.js'
+
+const PEERS = 3
+const DURATION = 1200
+
+const faultArb: fc.Arbitrary<EpochWorldFault> = fc.oneof(
+  fc.record({
+    type: fc.constant('partition' as const),
+    at: fc.integer({ min: 100, max: DURATION - 200 }),
+    durationMs: fc.integer({ min: 100, max: 800 }),
+    groups: fc.constantFrom([[0], [1, 2]], [[0, 1], [2]], [[0, 2], [1]]),
+  }),
+  fc.record({
+    type: fc.constant('crash' as const),
+    at: fc.integer({ min: 100, max: DURATION - 200 }),
+    peer: fc.integer({ min: 0, max: PEERS - 1 }),
+    downMs: fc.integer({ min: 50, max: 600 }),
+  }),
+)
+
+describe('document epochs under faults (simulator properties)', () => {
+  it('random writes, random cuts by any peer, partitions, crashes and loss: one epoch, one content, nothing lost or duplicated', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.array(faultArb, { maxLength: 2 }),
+        fc.array(fc.record({ at: fc.integer({ min: 50, max: DURATION }), peer: fc.integer({ min: 0, max: PEERS - 1 }) }), { maxLength: 4 }),
+        fc.constantFrom(0, 0.02),
+        (seed, faults, forcedCuts, loss) => {
+          const result = runEpochWorld({
+            seed,
+            peers: PEERS,
+            durationMs: DURATION,
+            updatesPerSecond: 300,
+            entities: 20,
+            maxSizeRatio: 3,
+            minBytes: 2048,
+            faults,
+            forcedCuts,
+            loss,
+            sampleEveryMs: 500,
+            settleMs: 5000,
+          })
+          expect(result.problems).toEqual([])
+          expect(result.converged).toBe(true)
+          expect(result.lostUpdates).toBe(0)
+          expect(result.duplicatedUpdates).toBe(0)
+          expect(result.checkedWrites).toBeGreaterThan(0)
+        },
+      ),
+      { numRuns: 8, seed: 7 },
+    )
+  })
+
+  it('the churn scenario keeps the document within its bound through a partition and reports it', () => {
+    expect(PROGRAM_SCENARIOS.churn).toBe(churnProgram)
+    const report = churnProgram.run({ seed: 3, peers: 3 })
+    expect(report.ok).toBe(true)
+    expect(report.epochs).toBeGreaterThan(1)
+    expect(report.maxEncodedBytes).toBeLessThanOrEqual(report.boundBytes)
+    expect(report.contentBytes).toBeGreaterThan(0)
+    expect(report.series.length).toBeGreaterThan(10)
+    expect(report.series.some((sample) => sample.epoch > 0)).toBe(true)
+    expect(churnProgram.format(report)).toMatch(/lost \/ duplicated\s+0 \/ 0/)
+  }, 60_000)
+})
