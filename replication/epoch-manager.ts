@@ -96,6 +96,8 @@ interface EpochDoc {
   uncuttable: boolean
   readonly log: OwnWriteLog
   readonly lastAnnounce: Map<string, Millis>
+  /** Connected peers seen replicating this document (any epoch): the candidates for coordinator. */
+  readonly holders: Set<string>
 }
 
 const tipOf = (chain: readonly EpochLink[]): EpochId => (chain[chain.length - 1] as EpochLink).id
@@ -145,6 +147,7 @@ export class EpochManager {
       uncuttable: false,
       log: new OwnWriteLog(),
       lastAnnounce: new Map(),
+      holders: new Set(),
     }
     this.docs.set(name, state)
     this.watch(state, doc, GENESIS_EPOCH.id)
@@ -186,6 +189,7 @@ export class EpochManager {
       this.sendWant(from, parsed.doc)
       return 'hold'
     }
+    state.holders.add(from)
     if (wire === state.wire) return 'pass'
     const current = tipOf(state.chain)
     if (parsed.n > current.n) {
@@ -208,6 +212,7 @@ export class EpochManager {
       state = this.docs.get(message.doc)
       if (state === undefined) return
     }
+    state.holders.add(from)
     if (message.kind === 'want') {
       this.announce(state, from, true)
       return
@@ -234,13 +239,22 @@ export class EpochManager {
     for (const state of this.docs.values()) if (tipOf(state.chain).n > 0) this.announce(state, peer, true)
   }
 
-  /** The coordinator's periodic check: cuts every document past its bound. Returns the documents cut. */
+  /** A connection went down: that peer no longer counts as a holder (it may be the coordinator no more). */
+  peerDown(peer: string): void {
+    for (const state of this.docs.values()) state.holders.delete(peer)
+  }
+
+  /**
+   * The periodic check: cuts every document past its bound for which this peer is the coordinator
+   * (the lowest id among itself and the connected peers that replicate the document). Returns the
+   * documents cut.
+   */
   checkBounds(): string[] {
     const self = this.host.self
-    if (this.host.connectedPeers().some((peer) => peer < self)) return []
     const cut: string[] = []
     const now = this.host.now()
     for (const state of this.docs.values()) {
+      if ([...state.holders].some((peer) => peer < self)) continue
       const aged = state.changed && this.settings.maxAgeMs !== undefined && now - state.startedAt >= this.settings.maxAgeMs
       if ((!state.dirty && !aged) || state.uncuttable) continue
       state.dirty = false

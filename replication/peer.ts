@@ -455,6 +455,7 @@ export class Peer {
   private onDisconnect(peer: EndpointId): void {
     if (this.closed) return
     this.ephemeralWatermarks.delete(peer)
+    this.epochs?.peerDown(peer)
     this.dispatch({ type: 'peerDown', peer })
   }
 

@@ -15,7 +15,7 @@ import { SimNetwork, SimScheduler, uniformLatencyMatrix } from '../../sim/index.
 
 const DOC = 'world/test'
 
-const cluster = (count: number, epochs: EpochOptions = { minBytes: 1 << 30 }, extra: { accept?: boolean; open?: boolean } = {}) => {
+const cluster = (count: number, epochs: EpochOptions = { minBytes: 1 << 30 }, extra: { accept?: boolean; holders?: readonly number[] } = {}) => {
   const scheduler = new SimScheduler()
   const network = new SimNetwork(scheduler, createRandom(99), uniformLatencyMatrix(count, 5), { jitterMs: 0, loss: 0, duplicate: 0, reorder: false })
   const switches: EpochSwitch[] = []
@@ -29,7 +29,7 @@ const cluster = (count: number, epochs: EpochOptions = { minBytes: 1 << 30 }, ex
       epochs,
       ...(extra.accept ? { acceptDocument: () => true } : {}),
     })
-    if (extra.open !== false || i === 0) peer.openDoc(DOC)
+    if (extra.holders === undefined || extra.holders.includes(i)) peer.openDoc(DOC)
     peer.onEpochSwitch((event) => switches.push(event))
     peer.start()
     return peer
@@ -170,8 +170,21 @@ describe('document epochs between peers', () => {
     expect(aged.peers[0]!.epochOf(DOC)!.n).toBeGreaterThan(0)
   })
 
+  it('leaves the cut to the lowest peer that holds the document, not the lowest peer connected', () => {
+    const { peers, run, map } = cluster(3, { maxSizeRatio: 3, minBytes: 512, checkIntervalMs: 20 }, { holders: [1, 2] })
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 50; i++) map(1 + (round % 2)).set(`k${i % 5}`, round * 100 + i)
+      run(10)
+    }
+    run(100)
+    expect(peers[0]!.getDoc(DOC)).toBeUndefined()
+    expect(peers[1]!.epochStats()!.cuts).toBeGreaterThan(0)
+    expect(peers[2]!.epochStats()!.cuts).toBe(0)
+    expect(peers[2]!.epochOf(DOC)).toEqual(peers[1]!.epochOf(DOC))
+  })
+
   it('opens a document it is offered in a later epoch and catches up', () => {
-    const { peers, run, map } = cluster(2, { minBytes: 1 << 30 }, { accept: true, open: false })
+    const { peers, run, map } = cluster(2, { minBytes: 1 << 30 }, { accept: true, holders: [0] })
     map(0).set('x', 1)
     peers[0]!.cutEpoch(DOC)
     run(300)

@@ -56,7 +56,7 @@ describe('document epochs under faults (simulator properties)', () => {
 
   it('the churn scenario keeps the document within its bound through a partition and reports it', () => {
     expect(PROGRAM_SCENARIOS.churn).toBe(churnProgram)
-    const report = churnProgram.run({ seed: 3, peers: 3 })
+    const report = churnProgram.run({ seed: 3, peers: 2 })
     expect(report.ok).toBe(true)
     expect(report.epochs).toBeGreaterThan(1)
     expect(report.maxEncodedBytes).toBeLessThanOrEqual(report.boundBytes)

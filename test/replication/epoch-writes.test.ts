@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { GENESIS_EPOCH, OwnWriteLog, replayWrite } from '../../replication/index.js'
+
+/** Records every local transaction of `doc` into `log`. */
+const recording = (doc: Y.Doc, log: OwnWriteLog): void => {
+  doc.on('afterTransaction', (transaction: Y.Transaction) => {
+    if (transaction.local) log.record(doc, GENESIS_EPOCH.id, transaction)
+  })
+}
+
+const replayAll = (log: OwnWriteLog, target: Y.Doc): void => {
+  target.transact(() => {
+    for (const write of log.select(() => true)) replayWrite(target, write)
+  })
+}
+
+describe('OwnWriteLog', () => {
+  it('keeps the latest write per map path and replays them in order, deletes and nested maps included', () => {
+    const doc = new Y.Doc()
+    const log = new OwnWriteLog()
+    recording(doc, log)
+    const entities = doc.getMap<unknown>('entities')
+    const orc = new Y.Map<unknown>()
+    orc.set('hp', 10)
+    entities.set('orc', orc)
+    orc.set('hp', 9)
+    orc.set('hp', 8)
+    entities.set('gone', 1)
+    entities.delete('gone')
+    expect(log.size).toBe(3)
+    const target = new Y.Doc()
+    target.getMap<unknown>('entities').set('gone', 'still here')
+    replayAll(log, target)
+    expect(target.getMap('entities').toJSON()).toEqual({ orc: { hp: 8 } })
+    const writes = log.select(() => true)
+    expect(writes.map((w) => w.path.join('.'))).toEqual(['entities.orc', 'entities.orc.hp', 'entities.gone'])
+    expect(writes[1]!.clock).toBeGreaterThan(writes[0]!.clock)
+  })
+
+  it('merges a carried map into one another author carried first, and creates missing parents', () => {
+    const doc = new Y.Doc()
+    const log = new OwnWriteLog()
+    recording(doc, log)
+    const door = new Y.Map<unknown>()
+    door.set('open', true)
+    doc.getMap<unknown>('entities').set('door', door)
+    const target = new Y.Doc()
+    const existing = new Y.Map<unknown>()
+    existing.set('locked', false)
+    target.getMap<unknown>('entities').set('door', existing)
+    replayAll(log, target)
+    expect(target.getMap('entities').toJSON()).toEqual({ door: { open: true, locked: false } })
+    replayWrite(target, { ...log.select(() => true)[0]!, path: ['entities', 'a', 'b', 'c'], value: { t: 'json', v: 1 } })
+    expect(target.getMap('entities').toJSON()).toMatchObject({ a: { b: { c: 1 } } })
+  })
+
+  it('carries arrays and text as whole values (root or nested) and maps inside arrays through their array', () => {
+    const doc = new Y.Doc()
+    const log = new OwnWriteLog()
+    recording(doc, log)
+    doc.getArray<unknown>('log').push(['a', 'b'])
+    doc.getText('chat').insert(0, 'hi')
+    const inner = new Y.Array<unknown>()
+    const row = new Y.Map<unknown>()
+    inner.push([row])
+    doc.getMap<unknown>('m').set('rows', inner)
+    row.set('x', 1)
+    const text = new Y.Text('t')
+    doc.getMap<unknown>('m').set('note', text)
+    text.insert(1, 'ext')
+    const target = new Y.Doc()
+    target.getArray<unknown>('log').push(['old'])
+    target.getText('chat').insert(0, 'old')
+    replayAll(log, target)
+    expect(target.getArray('log').toJSON()).toEqual(['a', 'b'])
+    expect(target.getText('chat').toString()).toBe('hi')
+    expect(target.getMap('m').toJSON()).toEqual({ rows: [{ x: 1 }], note: 'text' })
+    expect(log.select((w) => w.path.join('.') === 'm.rows')).toHaveLength(1)
+  })
+})
