@@ -66,8 +66,8 @@ export interface EpochHost {
   connectedPeers(): readonly string[]
   /** Sends an epoch channel payload. */
   send(to: string, payload: Uint8Array): void
-  /** Starts replicating `doc` under the wire name `wire`. */
-  attach(wire: string, doc: Y.Doc): void
+  /** Starts replicating `doc` under the wire name `wire`; `base` is the update it was opened from (stored first, so a stored epoch is self-contained). */
+  attach(wire: string, doc: Y.Doc, base: Uint8Array): void
   /** Stops replicating the wire name. */
   detach(wire: string): void
   /** Whether a document this peer does not hold may be opened for `from`. */
@@ -350,7 +350,7 @@ export class EpochManager {
     state.dirty = false
     state.changed = false
     this.watch(state, doc, id)
-    this.host.attach(state.wire, doc)
+    this.host.attach(state.wire, doc, base)
     // Announce before carrying, so on each FIFO link the announcement arrives before the carried writes.
     for (const peer of this.host.connectedPeers()) if (peer !== from) this.announce(state, peer, true)
     const writes = state.log.select(carry)

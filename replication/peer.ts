@@ -26,7 +26,7 @@ import { RemoteOrigin, SyncCore, type SyncCommand, type SyncStats } from './sync
 import type { GossipRouter, RouterStats } from './gossip-router.js'
 import { resolveRouterSettings, type RouterOptions } from './router-settings.js'
 import { resolveLaneSettings, type LaneOptions, type LaneStats } from './priority-lanes.js'
-import { EPOCH_CHANNEL, EpochManager, type EpochStats, type EpochSwitch } from './epoch-manager.js'
+import { EPOCH_BASE_ORIGIN, EPOCH_CHANNEL, EpochManager, type EpochStats, type EpochSwitch } from './epoch-manager.js'
 import { resolveEpochSettings, type EpochOptions } from './epoch-settings.js'
 import { parseEpochWireName, type EpochId } from './epoch-chain.js'
 
@@ -196,7 +196,10 @@ export class Peer {
             send: (to, payload) => {
               this.sendChannel(to, EPOCH_CHANNEL, payload)
             },
-            attach: (wire, doc) => this.attachReplica(wire, doc),
+            attach: (wire, doc, base) => {
+              if (this.store) this.persist(wire, base, EPOCH_BASE_ORIGIN)
+              this.attachReplica(wire, doc)
+            },
             detach: (wire) => this.detachReplica(wire),
             accept: (doc, from) => (accept !== undefined && Buffer.byteLength(doc) <= MAX_NAME_BYTES && accept(doc, from)),
             open: (doc) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { contentJson, createRandom, rebuildContent } from '../../core/index.js'
+import { contentJson, createRandom, rebuildContent, type DocumentStore } from '../../core/index.js'
 import {
   encodeEpochMessage,
   EPOCH_CHANNEL,
@@ -210,6 +210,51 @@ describe('document epochs between peers', () => {
     expect(peers[0]!.cutEpoch('xml-doc')).toBe(false)
     expect(peers[0]!.epochStats()!.uncuttableDocuments).toBe(1)
     expect(peers[0]!.cutEpoch('missing')).toBe(false)
+  })
+
+  it('stores each epoch under its wire name, base first, and a restarted peer is brought to the current epoch', async () => {
+    const scheduler = new SimScheduler()
+    const network = new SimNetwork(scheduler, createRandom(5), uniformLatencyMatrix(3, 5), { jitterMs: 0, loss: 0, duplicate: 0, reorder: false })
+    const logs = new Map<string, Uint8Array[]>()
+    const store: DocumentStore = {
+      listDocuments: async () => [...logs.keys()],
+      load: async (doc) => (logs.has(doc) ? { snapshot: undefined, updates: logs.get(doc)! } : undefined),
+      append: async (doc, update) => {
+        logs.set(doc, [...(logs.get(doc) ?? []), update])
+      },
+      close: async () => {},
+    }
+    const make = (id: string, index: number, withStore: boolean) =>
+      new Peer({ id, transport: network.endpoint(id, index), clock: scheduler, random: createRandom(index + 10), epochs: { minBytes: 1 << 30 }, ...(withStore ? { store } : {}) })
+    const a = make('a', 0, false)
+    let b = make('b', 1, true)
+    a.openDoc(DOC)
+    b.openDoc(DOC)
+    a.start()
+    b.start()
+    network.connectAll()
+    scheduler.runUntil(20)
+    b.getDoc(DOC)!.getMap('m').set('before', 1)
+    scheduler.runUntil(40)
+    a.cutEpoch(DOC)
+    scheduler.runUntil(60)
+    b.getDoc(DOC)!.getMap('m').set('after', 2)
+    scheduler.runUntil(80)
+    await b.flushed()
+    const wire = epochWireName(DOC, b.epochOf(DOC)!)
+    const stored = new Y.Doc()
+    Y.applyUpdate(stored, Y.mergeUpdates(logs.get(wire)!))
+    expect(stored.getMap('m').toJSON()).toEqual({ before: 1, after: 2 })
+    b.close()
+    network.crash('b')
+    b = make('b', 1, true)
+    expect(await b.openStoredDocs()).toEqual([])
+    expect(b.docNames()).toEqual([DOC])
+    b.start()
+    network.connectAll()
+    scheduler.runUntil(300)
+    expect(b.epochOf(DOC)).toEqual(a.epochOf(DOC))
+    expect(b.getDoc(DOC)!.getMap('m').toJSON()).toEqual({ before: 1, after: 2 })
   })
 
   it('checks its settings', () => {
