@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { churnProgram, PROGRAM_SCENARIOS, runEpochWorld, type EpochWorldFault } from '../../sim/index.js'
+import { runCli } from '../../cli/index.js'
+import { churnProgram, PROGRAM_SCENARIOS, runEpochWorld, type ChurnReport, type EpochWorldFault } from '../../sim/index.js'
 
 const PEERS = 3
 const DURATION = 1200
@@ -54,10 +55,12 @@ describe('document epochs under faults (simulator properties)', () => {
     )
   })
 
-  it('the churn scenario keeps the document within its bound through a partition and reports it', () => {
+  it('the churn scenario keeps the document within its bound through a partition and reports it (realmsync sim churn --json)', async () => {
     expect(PROGRAM_SCENARIOS.churn).toBe(churnProgram)
-    const report = churnProgram.run({ seed: 3, peers: 2 })
-    expect(report.ok).toBe(true)
+    const out: string[] = []
+    expect(await runCli(['sim', 'churn', '--json', '--seed', '3', '--peers', '2'], { out: (text) => out.push(text), err: () => {} })).toBe(0)
+    const report = JSON.parse(out.join('')) as ChurnReport
+    expect(report).toMatchObject({ scenario: 'churn', ok: true, converged: true, lostUpdates: 0, duplicatedUpdates: 0 })
     expect(report.epochs).toBeGreaterThan(1)
     expect(report.maxEncodedBytes).toBeLessThanOrEqual(report.boundBytes)
     expect(report.contentBytes).toBeGreaterThan(0)
