@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import { EPOCH_BASE_CLIENT_ID } from '../core/index.js'
 import type { EpochId } from './epoch-chain.js'
 
 /** A value as a local write left it, detached from any document, so it can be written again elsewhere. */
@@ -125,8 +126,10 @@ export class OwnWriteLog {
 
 /**
  * Writes `write` again into `doc` (a new epoch's replica): missing parent maps are created, a map
- * written onto a map merges into it (another author may have carried keys into it first), and a
- * whole root array or text is replaced.
+ * written onto a map merges into it, and a whole root array or text is replaced. A merged map's
+ * keys overwrite what the base holds (the write is past the cut) but not what another author
+ * already wrote in this epoch: that is a carried or new write that saw this map created, so it is
+ * the later one; this peer's own later edits inside the map are entries of their own and still win.
  */
 export const replayWrite = (doc: Y.Doc, write: OwnWrite): void => {
   const [root, ...keys] = write.path as [string, ...string[]]
@@ -159,7 +162,12 @@ export const replayWrite = (doc: Y.Doc, write: OwnWrite): void => {
   }
   const existing = map.get(last)
   if (value.t === 'map' && existing instanceof Y.Map) {
-    for (const [key, inner] of value.entries) replayWrite(doc, { ...write, path: [...write.path, key], value: inner })
+    const target = existing as Y.Map<unknown>
+    for (const [key, inner] of value.entries) {
+      const writer = target._map.get(key)
+      if (writer !== undefined && !writer.deleted && writer.id.client !== EPOCH_BASE_CLIENT_ID) continue
+      replayWrite(doc, { ...write, path: [...write.path, key], value: inner })
+    }
     return
   }
   map.set(last, attachValue(value))

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
+import { EPOCH_BASE_CLIENT_ID } from '../../core/index.js'
 import { GENESIS_EPOCH, OwnWriteLog, replayWrite } from '../../replication/index.js'
 
 /** Records every local transaction of `doc` into `log`. */
@@ -45,12 +46,32 @@ describe('OwnWriteLog', () => {
     const door = new Y.Map<unknown>()
     door.set('open', true)
     doc.getMap<unknown>('entities').set('door', door)
+    // The target: a base (client 0) holding the door closed, then another author's later edit of `locked`.
+    const base = new Y.Doc()
+    base.clientID = EPOCH_BASE_CLIENT_ID
+    const baseDoor = new Y.Map<unknown>()
+    baseDoor.set('open', false)
+    baseDoor.set('locked', true)
+    base.getMap<unknown>('entities').set('door', baseDoor)
     const target = new Y.Doc()
-    const existing = new Y.Map<unknown>()
-    existing.set('locked', false)
-    target.getMap<unknown>('entities').set('door', existing)
+    Y.applyUpdate(target, Y.encodeStateAsUpdate(base))
+    ;(target.getMap<unknown>('entities').get('door') as Y.Map<unknown>).set('locked', false)
+    door.set('locked', true)
     replayAll(log, target)
-    expect(target.getMap('entities').toJSON()).toEqual({ door: { open: true, locked: false } })
+    // `open` overwrites the base; the snapshot's `locked` does not overwrite the other author's edit; the own later edit does.
+    expect(target.getMap('entities').toJSON()).toEqual({ door: { open: true, locked: true } })
+    const snapshotOnly = new OwnWriteLog()
+    const other = new Y.Doc()
+    recording(other, snapshotOnly)
+    const created = new Y.Map<unknown>()
+    created.set('open', true)
+    created.set('locked', true)
+    other.getMap<unknown>('entities').set('door', created)
+    const target2 = new Y.Doc()
+    Y.applyUpdate(target2, Y.encodeStateAsUpdate(base))
+    ;(target2.getMap<unknown>('entities').get('door') as Y.Map<unknown>).set('locked', false)
+    replayAll(snapshotOnly, target2)
+    expect(target2.getMap('entities').toJSON()).toEqual({ door: { open: true, locked: false } })
     replayWrite(target, { ...log.select(() => true)[0]!, path: ['entities', 'a', 'b', 'c'], value: { t: 'json', v: 1 } })
     expect(target.getMap('entities').toJSON()).toMatchObject({ a: { b: { c: 1 } } })
   })
