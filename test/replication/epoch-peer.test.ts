@@ -224,8 +224,8 @@ describe('document epochs between peers', () => {
       },
       close: async () => {},
     }
-    const make = (id: string, index: number, withStore: boolean) =>
-      new Peer({ id, transport: network.endpoint(id, index), clock: scheduler, random: createRandom(index + 10), epochs: { minBytes: 1 << 30 }, ...(withStore ? { store } : {}) })
+    const make = (id: string, index: number, withStore: boolean, seed = index + 10) =>
+      new Peer({ id, transport: network.endpoint(id, index), clock: scheduler, random: createRandom(seed), epochs: { minBytes: 1 << 30 }, ...(withStore ? { store } : {}) })
     const a = make('a', 0, false)
     let b = make('b', 1, true)
     a.openDoc(DOC)
@@ -247,7 +247,7 @@ describe('document epochs between peers', () => {
     expect(stored.getMap('m').toJSON()).toEqual({ before: 1, after: 2 })
     b.close()
     network.crash('b')
-    b = make('b', 1, true)
+    b = make('b', 1, true, 77)
     expect(await b.openStoredDocs()).toEqual([])
     expect(b.docNames()).toEqual([DOC])
     b.start()
