@@ -30,6 +30,8 @@ export interface EpochWorldOptions {
   /** Cuts forced by a given peer at a given time, whoever coordinates (races with the coordinator's own). */
   readonly forcedCuts?: ReadonlyArray<{ readonly at: Millis; readonly peer: number }>
   readonly loss?: number
+  /** Probability a frame is delivered twice. */
+  readonly duplicate?: number
   readonly jitterMs?: number
   readonly router?: RouterKind
   /** How often the encoded size is sampled. Default 100 ms. */
@@ -111,7 +113,7 @@ export const runEpochWorld = (options: EpochWorldOptions): EpochWorldResult => {
   const root = createRandom(options.seed)
   const scheduler = new SimScheduler()
   const latency = latencyMatrixFromRegions(options.peers, { regions: 2, intraMs: [2, 8], interMs: [20, 40] }, root.fork())
-  const network = new SimNetwork(scheduler, root.fork(), latency, { jitterMs: options.jitterMs ?? 2, loss: options.loss ?? 0, duplicate: 0, reorder: false })
+  const network = new SimNetwork(scheduler, root.fork(), latency, { jitterMs: options.jitterMs ?? 2, loss: options.loss ?? 0, duplicate: options.duplicate ?? 0, reorder: false })
   const workload = root.fork()
   const routerSettings = resolveRouterSettings({ kind: options.router ?? 'latency' })
   const logger = pino({ level: 'silent' })

@@ -22,14 +22,15 @@ const faultArb: fc.Arbitrary<EpochWorldFault> = fc.oneof(
 )
 
 describe('document epochs under faults (simulator properties)', () => {
-  it('random writes, random cuts by any peer, partitions, crashes and loss: one epoch, one content, nothing lost or duplicated', () => {
+  it('random writes, random cuts by any peer, partitions, crashes, loss and duplicated frames: one epoch, one content, nothing lost or duplicated', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 1_000_000 }),
         fc.array(faultArb, { maxLength: 2 }),
         fc.array(fc.record({ at: fc.integer({ min: 50, max: DURATION }), peer: fc.integer({ min: 0, max: PEERS - 1 }) }), { maxLength: 4 }),
         fc.constantFrom(0, 0.02),
-        (seed, faults, forcedCuts, loss) => {
+        fc.constantFrom(0, 0.05),
+        (seed, faults, forcedCuts, loss, duplicate) => {
           const result = runEpochWorld({
             seed,
             peers: PEERS,
@@ -41,6 +42,7 @@ describe('document epochs under faults (simulator properties)', () => {
             faults,
             forcedCuts,
             loss,
+            duplicate,
             sampleEveryMs: 500,
             settleMs: 5000,
           })
