@@ -309,8 +309,9 @@ export class EpochManager {
     const clocks = parseStateVector(cut)
     return (write) => {
       if (write.epoch.n < fork.n) return false
-      // Past the cut in the shared epoch: the base lacks it. In a later epoch of ours: that branch lost.
-      if (sameEpoch(write.epoch, fork)) return write.clock > (clocks.get(write.client) ?? 0)
+      // Past the cut in the shared epoch: the base lacks it (a pure delete has no clock: carried when in doubt).
+      // In a later epoch of ours: that branch lost.
+      if (sameEpoch(write.epoch, fork)) return write.pure || write.clock > (clocks.get(write.client) ?? 0)
       return true
     }
   }

@@ -1,10 +1,11 @@
 import * as Y from 'yjs'
-import { EPOCH_BASE_CLIENT_ID } from '../core/index.js'
+import { canonicalJson, EPOCH_BASE_CLIENT_ID } from '../core/index.js'
 import type { EpochId } from './epoch-chain.js'
 
 /** A value as a local write left it, detached from any document, so it can be written again elsewhere. */
 export type WrittenValue =
-  | { readonly t: 'deleted' }
+  /** A deleted key, with a fingerprint of the value it deleted (see `OwnWrite.pure`). */
+  | { readonly t: 'deleted'; readonly was?: string }
   | { readonly t: 'json'; readonly v: unknown }
   | { readonly t: 'map'; readonly entries: ReadonlyArray<readonly [string, WrittenValue]> }
   | { readonly t: 'array'; readonly items: readonly WrittenValue[] }
@@ -19,6 +20,12 @@ export interface OwnWrite {
   /** That replica's client id and its own clock after the write: the write is past a cut iff `clock > cut[client]`. */
   readonly client: number
   readonly clock: number
+  /**
+   * Whether the write's transaction created no structs (only deletes). Deletes carry no clock, so
+   * `clock` cannot tell whether a cut includes such a write: it is carried when in doubt, and a
+   * carried delete removes only the value it deleted (by fingerprint), never a later one.
+   */
+  readonly pure: boolean
   /** Order of writes on this peer, so carrying them replays them in the order they were made. */
   readonly seq: number
 }
@@ -92,17 +99,18 @@ export class OwnWriteLog {
   /** Records the local writes of one transaction on `doc`, the replica of `epoch`. */
   record(doc: Y.Doc, epoch: EpochId, transaction: Y.Transaction): void {
     const clock = Y.getState(doc.store, doc.clientID)
+    const pure = clock === (transaction.beforeState.get(doc.clientID) ?? 0)
     for (const [type, keys] of transaction.changed) {
       const located = pathOf(doc, type as YType)
       if (located === undefined) continue
       if (located.whole !== type || !(type instanceof Y.Map)) {
-        this.put(located.path, detachValue(located.whole), epoch, doc.clientID, clock)
+        this.put(located.path, detachValue(located.whole), epoch, doc.clientID, clock, pure)
         continue
       }
       for (const key of keys) {
         if (key === null) continue
         const map = type as Y.Map<unknown>
-        this.put([...located.path, key], map.has(key) ? detachValue(map.get(key)) : { t: 'deleted' }, epoch, doc.clientID, clock)
+        this.put([...located.path, key], map.has(key) ? detachValue(map.get(key)) : { t: 'deleted', was: deletedFingerprint(map, key) }, epoch, doc.clientID, clock, pure)
       }
     }
   }
@@ -117,11 +125,26 @@ export class OwnWriteLog {
     return this.writes.size
   }
 
-  private put(path: string[], value: WrittenValue, epoch: EpochId, client: number, clock: number): void {
+  private put(path: string[], value: WrittenValue, epoch: EpochId, client: number, clock: number, pure: boolean): void {
     const key = path.join('\u0000')
     this.writes.delete(key)
-    this.writes.set(key, { path, value, epoch, client, clock, seq: this.seq++ })
+    this.writes.set(key, { path, value, epoch, client, clock, pure, seq: this.seq++ })
   }
+}
+
+/** A fingerprint of a value: its JSON for plain values, its kind for nested types (whose content a delete takes with it). */
+const fingerprint = (value: unknown): string => {
+  if (value instanceof Y.AbstractType) return `type:${value.constructor.name}`
+  if (value instanceof Uint8Array) return `bytes:${[...value].join(',')}`
+  return `json:${canonicalJson(value)}`
+}
+
+/** The fingerprint of what a map key held before this transaction deleted it (its item is not collected before `afterTransaction`). */
+const deletedFingerprint = (map: Y.Map<unknown>, key: string): string | undefined => {
+  const item = map._map.get(key)
+  if (item === undefined || item.content instanceof Y.ContentDeleted) return undefined
+  const content = item.content.getContent()
+  return fingerprint(content[content.length - 1])
 }
 
 /**
@@ -157,7 +180,8 @@ export const replayWrite = (doc: Y.Doc, write: OwnWrite): void => {
   }
   const last = keys[keys.length - 1] as string
   if (value.t === 'deleted') {
-    map.delete(last)
+    // A pure delete may already be in the base, and the key written again since by someone else: delete only what it deleted.
+    if (!write.pure || (value.was !== undefined && map.has(last) && fingerprint(map.get(last)) === value.was)) map.delete(last)
     return
   }
   const existing = map.get(last)
