@@ -100,6 +100,9 @@ interface EpochDoc {
   readonly holders: Set<string>
 }
 
+/** Whether a move carries an own write: yes, no, or (a delete that may already be in the base) only if the key is unchanged. */
+type CarryMode = 'yes' | 'no' | 'if-unchanged'
+
 const tipOf = (chain: readonly EpochLink[]): EpochId => (chain[chain.length - 1] as EpochLink).id
 
 /**
@@ -301,18 +304,27 @@ export class EpochManager {
     this.docs.clear()
   }
 
-  private carryRule(fork: EpochId | undefined, cut: Uint8Array | undefined, previous: EpochId): (write: OwnWrite) => boolean {
+  /**
+   * Which own writes a move to a new epoch carries: in the shared (fork) epoch, those past the cut;
+   * in later epochs of ours, all (that branch lost). A transaction of deletes only creates no
+   * struct, so its clock is its author's previous one: it is past the cut if that clock is, or if
+   * the value it deleted is; otherwise the base may or may not hold it, and it is carried to
+   * delete only if the key still holds the value it removed.
+   */
+  private carryRule(fork: EpochId | undefined, cut: Uint8Array | undefined, previous: EpochId): (write: OwnWrite) => CarryMode {
     if (fork === undefined || cut === undefined) {
       // Too far behind to find the fork: carry what this replica wrote in the epoch it is leaving.
-      return (write) => sameEpoch(write.epoch, previous)
+      return (write) => (sameEpoch(write.epoch, previous) ? 'yes' : 'no')
     }
     const clocks = parseStateVector(cut)
+    const covered = (client: number, clock: number): boolean => clock < (clocks.get(client) ?? 0)
     return (write) => {
-      if (write.epoch.n < fork.n) return false
-      // Past the cut in the shared epoch: the base lacks it (a pure delete has no clock: carried when in doubt).
-      // In a later epoch of ours: that branch lost.
-      if (sameEpoch(write.epoch, fork)) return write.pure || write.clock > (clocks.get(write.client) ?? 0)
-      return true
+      if (write.epoch.n < fork.n) return 'no'
+      if (!sameEpoch(write.epoch, fork)) return 'yes'
+      if (write.clock > (clocks.get(write.client) ?? 0)) return 'yes'
+      if (!write.pure) return 'no'
+      const deleted = write.value.t === 'deleted' ? write.value.wasId : undefined
+      return deleted !== undefined && !covered(deleted.client, deleted.clock) ? 'yes' : 'if-unchanged'
     }
   }
 
@@ -332,7 +344,7 @@ export class EpochManager {
     return undefined
   }
 
-  private switchTo(state: EpochDoc, chain: EpochLink[], base: Uint8Array, carry: (write: OwnWrite) => boolean, cutHere: boolean, from: string | undefined): void {
+  private switchTo(state: EpochDoc, chain: EpochLink[], base: Uint8Array, carry: (write: OwnWrite) => CarryMode, cutHere: boolean, from: string | undefined): void {
     const previous = tipOf(state.chain)
     const previousDoc = state.doc
     const id = tipOf(chain)
@@ -354,10 +366,10 @@ export class EpochManager {
     this.host.attach(state.wire, doc, base)
     // Announce before carrying, so on each FIFO link the announcement arrives before the carried writes.
     for (const peer of this.host.connectedPeers()) if (peer !== from) this.announce(state, peer, true)
-    const writes = state.log.select(carry)
+    const writes = state.log.select((write) => carry(write) !== 'no')
     if (writes.length > 0) {
       doc.transact(() => {
-        for (const write of writes) replayWrite(doc, write)
+        for (const write of writes) replayWrite(doc, write, carry(write) === 'if-unchanged')
       }, EPOCH_CARRY_ORIGIN)
     }
     this.stats.switches++

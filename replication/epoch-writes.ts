@@ -4,8 +4,8 @@ import type { EpochId } from './epoch-chain.js'
 
 /** A value as a local write left it, detached from any document, so it can be written again elsewhere. */
 export type WrittenValue =
-  /** A deleted key, with a fingerprint of the value it deleted (see `OwnWrite.pure`). */
-  | { readonly t: 'deleted'; readonly was?: string }
+  /** A deleted key, with a fingerprint and the struct id of the value it deleted (see `OwnWrite.pure`). */
+  | { readonly t: 'deleted'; readonly was?: string; readonly wasId?: { readonly client: number; readonly clock: number } }
   | { readonly t: 'json'; readonly v: unknown }
   | { readonly t: 'map'; readonly entries: ReadonlyArray<readonly [string, WrittenValue]> }
   | { readonly t: 'array'; readonly items: readonly WrittenValue[] }
@@ -22,8 +22,7 @@ export interface OwnWrite {
   readonly clock: number
   /**
    * Whether the write's transaction created no structs (only deletes). Deletes carry no clock, so
-   * `clock` cannot tell whether a cut includes such a write: it is carried when in doubt, and a
-   * carried delete removes only the value it deleted (by fingerprint), never a later one.
+   * `clock` cannot always tell whether a cut includes such a write (see `EpochManager`'s carry rule).
    */
   readonly pure: boolean
   /** Order of writes on this peer, so carrying them replays them in the order they were made. */
@@ -110,7 +109,7 @@ export class OwnWriteLog {
       for (const key of keys) {
         if (key === null) continue
         const map = type as Y.Map<unknown>
-        this.put([...located.path, key], map.has(key) ? detachValue(map.get(key)) : { t: 'deleted', was: deletedFingerprint(map, key) }, epoch, doc.clientID, clock, pure)
+        this.put([...located.path, key], map.has(key) ? detachValue(map.get(key)) : deletedValue(map, key), epoch, doc.clientID, clock, pure)
       }
     }
   }
@@ -139,22 +138,24 @@ const fingerprint = (value: unknown): string => {
   return `json:${canonicalJson(value)}`
 }
 
-/** The fingerprint of what a map key held before this transaction deleted it (its item is not collected before `afterTransaction`). */
-const deletedFingerprint = (map: Y.Map<unknown>, key: string): string | undefined => {
+/** What a map key held before this transaction deleted it (its item is not collected before `afterTransaction`). */
+const deletedValue = (map: Y.Map<unknown>, key: string): WrittenValue => {
   const item = map._map.get(key)
-  if (item === undefined || item.content instanceof Y.ContentDeleted) return undefined
+  if (item === undefined || item.content instanceof Y.ContentDeleted) return { t: 'deleted' }
   const content = item.content.getContent()
-  return fingerprint(content[content.length - 1])
+  return { t: 'deleted', was: fingerprint(content[content.length - 1]), wasId: { client: item.id.client, clock: item.id.clock } }
 }
 
 /**
  * Writes `write` again into `doc` (a new epoch's replica): missing parent maps are created, a map
- * written onto a map merges into it, and a whole root array or text is replaced. A merged map's
+ * written onto a map merges into it, and a whole root array or text is replaced. With
+ * `onlyIfUnchanged`, a delete removes the key only if it still holds the value the delete removed
+ * (by fingerprint), so a delete that may already be in the base never removes a later value. A merged map's
  * keys overwrite what the base holds (the write is past the cut) but not what another author
  * already wrote in this epoch: that is a carried or new write that saw this map created, so it is
  * the later one; this peer's own later edits inside the map are entries of their own and still win.
  */
-export const replayWrite = (doc: Y.Doc, write: OwnWrite): void => {
+export const replayWrite = (doc: Y.Doc, write: OwnWrite, onlyIfUnchanged = false): void => {
   const [root, ...keys] = write.path as [string, ...string[]]
   const value = write.value
   if (keys.length === 0) {
@@ -180,8 +181,7 @@ export const replayWrite = (doc: Y.Doc, write: OwnWrite): void => {
   }
   const last = keys[keys.length - 1] as string
   if (value.t === 'deleted') {
-    // A pure delete may already be in the base, and the key written again since by someone else: delete only what it deleted.
-    if (!write.pure || (value.was !== undefined && map.has(last) && fingerprint(map.get(last)) === value.was)) map.delete(last)
+    if (!onlyIfUnchanged || (value.was !== undefined && map.has(last) && fingerprint(map.get(last)) === value.was)) map.delete(last)
     return
   }
   const existing = map.get(last)

@@ -10,9 +10,9 @@ const recording = (doc: Y.Doc, log: OwnWriteLog): void => {
   })
 }
 
-const replayAll = (log: OwnWriteLog, target: Y.Doc): void => {
+const replayAll = (log: OwnWriteLog, target: Y.Doc, onlyIfUnchanged = false): void => {
   target.transact(() => {
-    for (const write of log.select(() => true)) replayWrite(target, write)
+    for (const write of log.select(() => true)) replayWrite(target, write, onlyIfUnchanged)
   })
 }
 
@@ -37,7 +37,7 @@ describe('OwnWriteLog', () => {
     expect(target.getMap('entities').toJSON()).toEqual({ orc: { hp: 8 } })
     const rewritten = new Y.Doc()
     rewritten.getMap<unknown>('entities').set('gone', 'written again')
-    replayAll(log, rewritten)
+    replayAll(log, rewritten, true)
     expect(rewritten.getMap('entities').toJSON()).toEqual({ orc: { hp: 8 }, gone: 'written again' })
     expect(log.select((w) => w.pure).map((w) => w.path.join('.'))).toEqual(['entities.gone'])
     const writes = log.select(() => true)

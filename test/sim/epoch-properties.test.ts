@@ -57,6 +57,17 @@ describe('document epochs under faults (simulator properties)', () => {
     )
   })
 
+  it('keeps deletes that cross a cut deleted (seeds the property hunt found resurrecting a key)', () => {
+    for (const [seed, forcedCuts] of [
+      [999989, [{ at: 518, peer: 0 }]],
+      [999996, []],
+    ] as const) {
+      const result = runEpochWorld({ seed, peers: 4, durationMs: 2000, updatesPerSecond: 600, entities: 20, maxSizeRatio: 3, minBytes: 2048, faults: [], forcedCuts, sampleEveryMs: 500 })
+      expect(result.problems).toEqual([])
+      expect(result.duplicatedUpdates).toBe(0)
+    }
+  })
+
   it('the churn scenario keeps the document within its bound through a partition and reports it (realmsync sim churn --json)', async () => {
     expect(PROGRAM_SCENARIOS.churn).toBe(churnProgram)
     const out: string[] = []
