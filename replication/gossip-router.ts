@@ -150,6 +150,16 @@ export class GossipRouter {
     this.reportOwnLinks()
   }
 
+  /** Forgets everything kept for a document this peer stopped replicating (an epoch it left), so state does not pile up per epoch. */
+  forgetDocument(doc: string): void {
+    this.meshes.delete(doc)
+    this.dirty.delete(doc)
+    this.pulls.delete(doc)
+    this.lastPull.delete(doc)
+    this.announced.delete(doc)
+    for (const told of this.told.values()) told.delete(doc)
+  }
+
   /** Disseminates an update made on this peer. */
   publish(doc: string, update: Uint8Array, now: Millis): void {
     this.touch(doc)

@@ -161,6 +161,7 @@ export class SyncCore {
   closeDocument(name: string): void {
     this.docs.get(name)?.detach()
     this.docs.delete(name)
+    this.router?.forgetDocument(name)
   }
 
   /** The document replicated under `name`, if any. */

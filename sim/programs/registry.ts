@@ -1,5 +1,6 @@
 import type { ProgramScenario } from './program-scenario.js'
 import { cheatersScenario } from './cheaters.js'
+import { churnProgram } from './churn.js'
 import { pickupRace } from './pickup-race.js'
 import { tradeStorm } from './trade-storm.js'
 
@@ -8,6 +9,7 @@ const programs: ReadonlyArray<ProgramScenario> = [
   pickupRace,
   tradeStorm,
   cheatersScenario,
+  churnProgram,
 ]
 
 /** Built-in program scenarios by name (pickup-race, trade-storm, cheaters, churn, ...). */
