@@ -7,7 +7,9 @@
 // reference) and through plain libp2p nodes with @libp2p/gossipsub, the baseline, one after the
 // other. The load generator runs inside each node's process, so its cost is in every system's CPU.
 //
-//   npx tsx bench/cluster-bench.ts [seconds=10] [rate=10000] [systems=default|all|<name,...>]
+//   npx tsx bench/cluster-bench.ts [seconds=10] [rate=10000] [systems=default|all|<name,...>] [tick]
+//
+// `tick` writes each tick's updates in one transaction (one Yjs update per tick per process).
 //
 // A lower rate (2,000/s) runs as well, in the same clusters, so a machine saturated at the full
 // rate still shows what each system does with headroom.
@@ -38,6 +40,8 @@ export interface ClusterBenchOptions {
   readonly warmupMs?: number
   /** The load generator's tick in ms (a game server's simulation tick); default 10 (100 Hz). */
   readonly tickMs?: number
+  /** Each tick's writes in one transaction (one update per tick per process). Default false. */
+  readonly tickTransaction?: boolean
   /** SQLite setting of realmsync peers. Default `lean` (in memory, no snapshots; see BenchStoreMode). */
   readonly store?: BenchStoreMode
   /** Progress lines; default stderr. */
@@ -49,6 +53,7 @@ export interface ClusterPhaseResult {
   readonly system: ClusterSystem
   readonly rate: number
   readonly tickMs: number
+  readonly tickTransaction: boolean
   readonly p50Ms: number
   readonly p95Ms: number
   readonly p99Ms: number
@@ -165,7 +170,7 @@ const runSystem = async (system: ClusterSystem, options: Required<Omit<ClusterBe
     for (const rate of [...options.rates].sort((a, b) => a - b)) {
       const measureMs = (rate === highest ? options.seconds : Math.min(options.seconds, 5)) * 1000
       options.log(`cluster-bench: ${LABELS[system]} at ${rate.toLocaleString('en-US')} updates/s for ${measureMs / 1000} s...`)
-      results.push({ ...(await runPhase(system, workers, { rate, measureMs, warmupMs: options.warmupMs, tickMs: options.tickMs })), backgroundBusyPercent })
+      results.push({ ...(await runPhase(system, workers, { rate, measureMs, warmupMs: options.warmupMs, tickMs: options.tickMs, tickTransaction: options.tickTransaction })), backgroundBusyPercent })
     }
   } finally {
     await Promise.all(workers.map((worker) => worker.quit()))
@@ -177,10 +182,10 @@ const runSystem = async (system: ClusterSystem, options: Required<Omit<ClusterBe
 const runPhase = async (
   system: ClusterSystem,
   workers: readonly WorkerProcess[],
-  phase: { rate: number; measureMs: number; warmupMs: number; tickMs: number },
+  phase: { rate: number; measureMs: number; warmupMs: number; tickMs: number; tickTransaction: boolean },
 ): Promise<Omit<ClusterPhaseResult, 'backgroundBusyPercent'>> => {
-  const { rate, measureMs, warmupMs, tickMs } = phase
-  const plan = { startAt: Date.now() + 500, warmupMs, measureMs, cooldownMs: 500, drainMs: 1000, rate: rate / workers.length, tickMs }
+  const { rate, measureMs, warmupMs, tickMs, tickTransaction } = phase
+  const plan = { startAt: Date.now() + 500, warmupMs, measureMs, cooldownMs: 500, drainMs: 1000, rate: rate / workers.length, tickMs, tickTransaction }
   const answers = Promise.all(workers.map((worker) => worker.ask({ cmd: 'run', plan })))
   // A worker dying while this waits must surface at the `await` below, not as an unhandled rejection.
   answers.catch(() => {})
@@ -201,6 +206,7 @@ const runPhase = async (
     system,
     rate,
     tickMs,
+    tickTransaction,
     p50Ms: histogram.percentile(50),
     p95Ms: histogram.percentile(95),
     p99Ms: histogram.percentile(99),
@@ -244,7 +250,7 @@ const list = (values: readonly number[]): string => values.map((value) => value.
 export const clusterRows = (results: readonly ClusterPhaseResult[]): BenchRow[] => {
   const rows: BenchRow[] = []
   for (const result of results) {
-    const section = `cluster: ${result.cpuPercent.length} processes @ ${result.rate.toLocaleString('en-US')}/s, ${result.tickMs} ms ticks`
+    const section = `cluster: ${result.cpuPercent.length} processes @ ${result.rate.toLocaleString('en-US')}/s, ${result.tickMs} ms ticks${result.tickTransaction ? ', one transaction per tick' : ''}`
     const label = LABELS[result.system]
     const baseline = result.system === BASELINE ? {} : undefined
     const common = {
@@ -304,6 +310,7 @@ export const runClusterPhases = async (options: ClusterBenchOptions = {}): Promi
     nodes: options.nodes ?? 5,
     warmupMs: options.warmupMs ?? 2000,
     tickMs: options.tickMs ?? 10,
+    tickTransaction: options.tickTransaction ?? false,
     store: options.store ?? 'lean',
     log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
   }
@@ -321,12 +328,13 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const seconds = Number(process.argv[2] ?? 10)
   const rate = Number(process.argv[3] ?? 10_000)
   const named = process.argv[4] ?? 'default'
+  const tickTransaction = process.argv[5] === 'tick'
   const systems = named === 'default' ? DEFAULT_SYSTEMS : named === 'all' ? ALL_SYSTEMS : (named.split(',') as ClusterSystem[])
   if (!(seconds > 0) || !(rate > 0) || !systems.every((system) => ALL_SYSTEMS.includes(system))) {
-    throw new RangeError(`usage: cluster-bench [seconds=10] [rate=10000] [systems=default|all|${ALL_SYSTEMS.join(',')}]`)
+    throw new RangeError(`usage: cluster-bench [seconds=10] [rate=10000] [systems=default|all|${ALL_SYSTEMS.join(',')}] [tick: one transaction per tick]`)
   }
   const started = Date.now()
-  const results = await runClusterPhases({ seconds, rates: rate > 2000 ? [rate, 2000] : [rate], systems })
+  const results = await runClusterPhases({ seconds, rates: rate > 2000 ? [rate, 2000] : [rate], systems, tickTransaction })
   const rows = clusterRows(results)
   computeRatios(rows)
   process.stdout.write(`${toMarkdownTable(rows)}\n\n${JSON.stringify(results, null, 2)}\n`)

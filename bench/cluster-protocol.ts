@@ -57,6 +57,11 @@ export interface RunPlan {
    * due by then, each in its own transaction (so its own Yjs update), stamped when it is made.
    */
   readonly tickMs: number
+  /**
+   * Whether each tick writes all its updates in one transaction (one Yjs update, one message per
+   * tick per system), as a game server that commits its simulation tick at once would.
+   */
+  readonly tickTransaction?: boolean
 }
 
 /** Commands on a worker's stdin. */

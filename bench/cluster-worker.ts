@@ -5,6 +5,8 @@
 // JSON object per line (cluster-protocol.ts); logs go to stderr.
 //
 // usage: cluster-worker '<WorkerConfig as JSON>'
+import { writeFileSync } from 'node:fs'
+import { Session } from 'node:inspector'
 import { createInterface } from 'node:readline'
 import type * as Y from 'yjs'
 import { KEYS_PER_WORKER, wallNow, type BenchNode, type RunPlan, type WorkerAnswer, type WorkerCommand, type WorkerConfig, type WorkerReport } from './cluster-protocol.js'
@@ -41,20 +43,44 @@ const difference = (after: Record<string, number>, before: Record<string, number
   Object.fromEntries(Object.entries(after).map(([key, value]) => [key, value - (before[key] ?? 0)]))
 
 /** CPU, event loop and counters between two moments of this process. */
+// CLUSTER_BENCH_PROFILE_DIR=<dir>: a CPU profile of each measured window (not of start-up) per worker.
+const PROFILE_DIR = process.env.CLUSTER_BENCH_PROFILE_DIR
+
+const startWindowProfile = (): Session | undefined => {
+  if (!PROFILE_DIR) return undefined
+  const session = new Session()
+  session.connect()
+  session.post('Profiler.enable', () => session.post('Profiler.start'))
+  return session
+}
+
+const stopWindowProfile = (session: Session | undefined, name: string): void => {
+  session?.post('Profiler.stop', (error, result) => {
+    if (!error && PROFILE_DIR) writeFileSync(`${PROFILE_DIR}/${name}-${process.pid}-${Date.now()}.cpuprofile`, JSON.stringify(result.profile))
+    session.disconnect()
+  })
+}
+
 class WindowMeter {
+  private readonly profile: Session | undefined
   private readonly cpu = process.cpuUsage()
   private readonly loop = performance.eventLoopUtilization()
   private readonly counters: Record<string, number>
   private readonly wall = wallNow()
 
-  constructor(private readonly node: BenchNode) {
+  constructor(
+    private readonly node: BenchNode,
+    profiled = false,
+  ) {
     this.counters = node.counters()
+    this.profile = profiled ? startWindowProfile() : undefined
   }
 
   /** What happened since construction. */
   close(): Pick<WorkerReport, 'cpuPercent' | 'eventLoopPercent' | 'counters' | 'windowMs'> {
     const cpu = process.cpuUsage(this.cpu)
     const windowMs = wallNow() - this.wall
+    stopWindowProfile(this.profile, 'window')
     return {
       // process.cpuUsage counts every thread of the process (GC helpers, libuv pool) as well.
       cpuPercent: ((cpu.user + cpu.system) / 1000 / windowMs) * 100,
@@ -101,15 +127,20 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
     const tick = (): void => {
       const now = wallNow()
       if (now >= windowStart && now < windowEnd) maxTickLateMs = Math.max(maxTickLateMs, now - plannedAt)
-      if (now >= windowStart && meter === undefined) meter = new WindowMeter(node)
+      if (now >= windowStart && meter === undefined) meter = new WindowMeter(node, true)
       if (now >= windowEnd && meter !== undefined && measured === undefined) measured = meter.close()
       if (now >= stopAt) return resolve()
       const due = Math.floor(((now - plan.startAt) * plan.rate) / 1000)
-      for (; written < due; written++) {
-        const created = wallNow()
-        node.doc.transact(() => map.set(`w${index}:${written % KEYS_PER_WORKER}`, created), node.writeOrigin)
-        if (created >= windowStart && created < windowEnd) windowWrites++
+      const writeDue = (): void => {
+        for (; written < due; written++) {
+          const created = wallNow()
+          node.doc.transact(() => map.set(`w${index}:${written % KEYS_PER_WORKER}`, created), node.writeOrigin)
+          if (created >= windowStart && created < windowEnd) windowWrites++
+        }
       }
+      // Nested transactions join the outer one: with tickTransaction the whole tick is one update.
+      if (plan.tickTransaction === true) node.doc.transact(writeDue, node.writeOrigin)
+      else writeDue()
       // Sleep a tick, or longer when no write is due by then (low rates); window edges wake it too,
       // so the meter reads at the right moments. Each wake-up costs tens of microseconds on a VM, so
       // a 1 ms tick alone would take several % of a core per process.
