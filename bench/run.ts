@@ -11,6 +11,7 @@ import { runSimBench } from './sim-bench.js'
 import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
 import { runValidationBench } from './validation-bench.js'
+import { runEpochBench } from './epoch-bench.js'
 import { relayOptionsFromArgs, runRelayBench } from './relay-bench.js'
 import { gatewayScaleOptionsFromArgs, runGatewayScaleBench } from './gateway-scale-bench.js'
 
@@ -32,6 +33,8 @@ const sections: Section[] = [
   { name: 'cluster', run: () => runClusterBench() },
   { name: 'storage', run: () => runStorageBench() },
   { name: 'validation', run: runValidationBench },
+  // Epochs off, then on: 30 s each by default (EPOCH_BENCH_SECONDS=600 for the issue's 10 minutes).
+  { name: 'epochs', run: () => runEpochBench(Number(process.env.EPOCH_BENCH_SECONDS ?? 30)) },
   { name: 'resolution', run: () => runResolutionBench() },
   // Server and load generators in separate processes, 2-4 min each. Bigger runs take the words of
   // `npx tsx bench/relay-bench.ts` / `gateway-scale-bench.ts` in RELAY_BENCH_ARGS / GATEWAY_SCALE_ARGS.
