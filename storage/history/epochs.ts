@@ -101,7 +101,11 @@ export const listAcrossEpochs = (store: SqliteDocumentStore, doc: string, range:
     if (epoch.droppedMs !== undefined || !names.has(epoch.wire)) continue
     if (range.since && 'timeMs' in range.since && endMs !== undefined && endMs < range.since.timeMs) continue
     if (range.until && 'timeMs' in range.until && epoch.switchedMs > range.until.timeMs) continue
-    for (const entry of listHistory(store, epoch.wire, range)) entries.push({ ...entry, epoch: refOf(epoch) })
+    for (const entry of listHistory(store, epoch.wire, range)) {
+      // An epoch's first row is its base: the whole content again, not a change of its own.
+      const description = epoch.n > 0 && entry.seq === 1 ? `epoch ${epoch.n} base: ${entry.description}` : entry.description
+      entries.push({ ...entry, description, epoch: refOf(epoch) })
+    }
   }
   return entries
 }
