@@ -1,10 +1,12 @@
 import Database from 'better-sqlite3'
 import fc from 'fast-check'
+import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
 import { createRandom } from '../../core/index.js'
 import { epochWireName, Peer, type EpochId } from '../../replication/index.js'
 import { databasePath, history, HistoryUnavailableError, openSqliteStore, parseStoredEpochName, verifyStore } from '../../storage/index.js'
 import { EPOCH_DOC, epochWorld, TIMES } from './fixtures/epoch-world.js'
+import { meta, recordingDoc, tempDataDir } from './fixtures/helpers.js'
 
 const holderAt = (h: ReturnType<typeof history>, timeMs: number) => {
   const state = h.stateAt(EPOCH_DOC, { timeMs })
@@ -196,6 +198,43 @@ describe('retention of closed epochs', () => {
     db.close()
     const reopened = openSqliteStore(dataDir)
     expect(reopened.epochChain(EPOCH_DOC)).toEqual(before)
+    await reopened.close()
+  })
+
+  it('keeps both epochs of one number after a fork, in the order held, and a chain whose bases retention dropped', async () => {
+    const dir = tempDataDir()
+    const store = openSqliteStore(dir, { snapshotEvery: 0 })
+    // Each epoch's base holds the whole content, as the peer's bases do.
+    const { doc } = recordingDoc()
+    const stateWith = (a: number) => {
+      doc.getMap('m').set('a', a)
+      return Y.encodeStateAsUpdate(doc)
+    }
+    const [u1, u2, u3] = [stateWith(1), stateWith(2), stateWith(3)]
+    const losing = `d#1.${'a'.repeat(16)}`
+    const winning = `d#1.${'b'.repeat(16)}`
+    await store.append('d', u1, meta(10))
+    await store.append(losing, u2, meta(20))
+    await store.append(winning, u3, meta(30))
+    expect(store.epochChain('d').map((e) => e.wire)).toEqual(['d', losing, winning])
+    expect(store.epochAt('d', 25)?.wire).toBe(losing)
+    expect(store.epochAt('d', 5)?.wire).toBe('d')
+    expect(history(store).stateAt('d', { timeMs: 25 }).content).toEqual({ m: { a: 2 } })
+    // Without their base rows, an older database's epochs are still found, hash unknown.
+    await store.snapshot(losing)
+    await store.close()
+    const db = new Database(databasePath(dir))
+    db.exec('DROP TABLE epochs')
+    db.prepare('DELETE FROM updates WHERE doc = (SELECT id FROM documents WHERE name = ?)').run(losing)
+    db.close()
+    const reopened = openSqliteStore(dir, { snapshotEvery: 0 })
+    const chain = reopened.epochChain('d')
+    expect(chain.map((e) => [e.wire, e.hash === ''])).toEqual([
+      ['d', true],
+      [losing, true],
+      [winning, false],
+    ])
+    expect((await verifyStore(reopened)).find((v) => v.doc === losing)?.detail).toContain('base row dropped by retention')
     await reopened.close()
   })
 })
