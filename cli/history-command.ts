@@ -4,10 +4,11 @@ import {
   parseMoment,
   UnknownDocumentError,
   verifyDataDir,
-  type HistoryEntry,
+  type EpochHistoryEntry,
+  type EpochSummary,
+  type EpochTraceStep,
   type OpenedHistory,
   type Moment,
-  type TraceStep,
 } from '../storage/index.js'
 import { processIo, type CliIo } from './io.js'
 
@@ -39,22 +40,33 @@ const iso = (ms: number | undefined): string => (ms === undefined ? '-' : new Da
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
 
-const listTable = (entries: readonly HistoryEntry[]): string => {
-  const lines = [`${'seq'.padStart(7)}  ${'time'.padEnd(24)}  ${'origin'.padEnd(14)}  ${'bytes'.padStart(6)}  changed`]
+const epochLabel = (epoch: { readonly n: number } | undefined): string => (epoch === undefined ? '' : `${`e${epoch.n}`.padStart(5)}  `)
+
+const listTable = (entries: readonly EpochHistoryEntry[], withEpochs: boolean): string => {
+  const lines = [`${withEpochs ? `${'epoch'.padStart(5)}  ` : ''}${'seq'.padStart(7)}  ${'time'.padEnd(24)}  ${'origin'.padEnd(14)}  ${'bytes'.padStart(6)}  changed`]
   for (const e of entries) {
-    lines.push(`${String(e.seq).padStart(7)}  ${iso(e.wallMs).padEnd(24)}  ${e.origin.padEnd(14)}  ${String(e.bytes).padStart(6)}  ${e.description}`)
+    lines.push(`${epochLabel(e.epoch)}${String(e.seq).padStart(7)}  ${iso(e.wallMs).padEnd(24)}  ${e.origin.padEnd(14)}  ${String(e.bytes).padStart(6)}  ${e.description}`)
   }
   return `${lines.join('\n')}\n`
 }
 
-const traceLine = (s: TraceStep): string => {
+const epochTable = (epochs: readonly EpochSummary[]): string => {
+  const lines = ['# epochs (sequences are per epoch):']
+  for (const e of epochs) {
+    const kept = e.droppedMs !== undefined ? 'dropped by retention' : `${e.retainedUpdates} updates kept, last seq ${e.lastSeq}${e.historyStartSeq > 0 ? `, history from seq ${e.historyStartSeq + 1}` : ''}`
+    lines.push(`#   e${e.n}${e.current ? ' (current)' : ''}  ${e.wire}  from ${iso(e.switchedMs)}${e.endMs !== undefined ? ` to ${iso(e.endMs)}` : ''}  ${e.hash === '' ? '' : `hash ${e.hash.slice(0, 16)}  `}${kept}`)
+  }
+  return `${lines.join('\n')}\n`
+}
+
+const traceLine = (s: EpochTraceStep): string => {
   const what =
     s.holder && (s.change === 'moved' || s.change === 'created' || s.change === 'present')
       ? `${s.change} ${s.holder.from ?? '-'} -> ${s.holder.to ?? '-'}`
       : s.change === 'changed'
         ? `changed ${s.fields.map((f) => f.path).join(', ')}`
         : s.change
-  return `${String(s.seq).padStart(7)}  ${iso(s.wallMs).padEnd(24)}  ${s.origin.padEnd(14)}  ${JSON.stringify(s.value) ?? '(removed)'}  ${what}\n`
+  return `${epochLabel(s.epoch)}${String(s.seq).padStart(7)}  ${iso(s.wallMs).padEnd(24)}  ${s.origin.padEnd(14)}  ${JSON.stringify(s.value) ?? '(removed)'}  ${what}\n`
 }
 
 /**
@@ -74,13 +86,15 @@ export const registerHistoryCommands = (program: Command, io: CliIo = processIo)
     .option('--until <moment>', 'up to this moment', momentOption)
     .option('--json', 'print JSON')
     .action(async (dataDir: string, doc: string, opts: { since?: Moment; until?: Moment; json?: boolean }) => {
-      const { entries, startSeq } = await withDocument(dataDir, doc, (reader) => ({
+      const { entries, startSeq, epochs } = await withDocument(dataDir, doc, (reader) => ({
         entries: reader.list(doc, { ...(opts.since ? { since: opts.since } : {}), ...(opts.until ? { until: opts.until } : {}) }),
         startSeq: reader.store.logInfo(doc).historyStartSeq,
+        epochs: reader.epochs(doc),
       }))
-      if (opts.json) return io.out(json(entries))
-      if (startSeq > 0) io.out(`# history kept from seq ${startSeq + 1}; earlier updates were dropped by retention\n`)
-      io.out(listTable(entries))
+      if (opts.json) return io.out(json(epochs.length > 0 ? { epochs, entries } : entries))
+      if (epochs.length > 0) io.out(epochTable(epochs))
+      else if (startSeq > 0) io.out(`# history kept from seq ${startSeq + 1}; earlier updates were dropped by retention\n`)
+      io.out(listTable(entries, epochs.length > 0))
     })
 
   group
@@ -93,7 +107,7 @@ export const registerHistoryCommands = (program: Command, io: CliIo = processIo)
     .action(async (dataDir: string, doc: string, opts: { at: Moment; json?: boolean }) => {
       const state = await withDocument(dataDir, doc, (reader) => reader.stateAt(doc, opts.at))
       if (opts.json) io.out(`${JSON.stringify(state.content)}\n`)
-      else io.out(`# ${doc} at seq ${state.seq} (${iso(state.wallMs)})\n${json(state.content)}`)
+      else io.out(`# ${doc} at ${state.epoch ? `epoch ${state.epoch.n} (${state.epoch.wire}) ` : ''}seq ${state.seq} (${iso(state.wallMs)})\n${json(state.content)}`)
     })
 
   group

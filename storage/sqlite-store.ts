@@ -1,9 +1,12 @@
 import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import * as Y from 'yjs'
 import { validateUpdate, type DocumentStore, type LoadedDocument, type Millis, type StoredUpdateMeta } from '../core/index.js'
 import { SnapshotBuilder } from './compaction.js'
 import { CorruptRowError, MissingDataDirError, StoreClosedError, StoreWriteError, UnknownDocumentError, UnstorableUpdateError } from './errors.js'
+import { parseStoredEpochName } from './epoch-names.js'
+import { baseHash, EpochTable, type EpochRecord } from './epoch-table.js'
 import { assertDecodableRow, LogTables, type LogInfo, type SnapshotInfo, type SnapshotRow, type UpdateRow } from './log-tables.js'
 import { retentionCut } from './retention.js'
 import { ensureSchema } from './schema.js'
@@ -24,6 +27,8 @@ export interface StoreStats {
   snapshots: number
   /** Update rows dropped by retention. */
   updatesDropped: number
+  /** Closed epochs whose rows retention dropped whole (their chain records stay). */
+  epochsDropped: number
   /** Background failures (automatic snapshots of a corrupt document). */
   backgroundErrors: number
 }
@@ -64,9 +69,13 @@ export class SqliteDocumentStore implements DocumentStore {
   /** Settings in effect, defaults filled in. */
   readonly options: ResolvedStoreOptions
   /** Counters. */
-  readonly stats: StoreStats = { commits: 0, updatesCommitted: 0, largestBatch: 0, snapshots: 0, updatesDropped: 0, backgroundErrors: 0 }
+  readonly stats: StoreStats = { commits: 0, updatesCommitted: 0, largestBatch: 0, snapshots: 0, updatesDropped: 0, epochsDropped: 0, backgroundErrors: 0 }
   private readonly db: Database.Database
   private readonly tables: LogTables
+  private readonly epochTable: EpochTable
+  private readonly retireQueue = new Set<string>()
+  private retireTimer: ReturnType<typeof setImmediate> | undefined
+  private retiring = false
   private readonly states = new Map<string, DocState>()
   private queue: PendingAppend[] = []
   private commitTimer: ReturnType<typeof setTimeout> | ReturnType<typeof setImmediate> | undefined
@@ -94,6 +103,8 @@ export class SqliteDocumentStore implements DocumentStore {
     try {
       ensureSchema(this.db)
       this.tables = new LogTables(this.db)
+      this.epochTable = new EpochTable(this.db)
+      this.backfillEpochs()
     } catch (error) {
       this.db.close()
       throw error
@@ -192,6 +203,37 @@ export class SqliteDocumentStore implements DocumentStore {
     return this.tables.seqAtTime(this.requireDocument(doc), timeMs)
   }
 
+  /**
+   * A document's epochs in the order this peer entered them, read from the chain storage records
+   * (empty while the document never left epoch 0). The last one is the current epoch.
+   */
+  epochChain(doc: string): EpochRecord[] {
+    this.assertOpen()
+    this.commitAll()
+    return this.epochTable.chain(doc)
+  }
+
+  /** The record of the epoch stored under a name (`name#n.tag`, or a document's own name once it has later epochs). */
+  epochRecord(storedName: string): EpochRecord | undefined {
+    this.assertOpen()
+    return this.epochTable.byWire(storedName)
+  }
+
+  /** The epoch of a document that was current at a wall time (undefined when the document has no later epochs). */
+  epochAt(doc: string, timeMs: Millis): EpochRecord | undefined {
+    const chain = this.epochChain(doc)
+    let found = chain[0]
+    for (const epoch of chain) if (epoch.switchedMs <= timeMs) found = epoch
+    return found
+  }
+
+  /** Applies retention to the closed epochs of a document now (normally done after each switch and snapshot). */
+  async retireEpochs(doc: string): Promise<void> {
+    this.assertOpen()
+    this.commitAll()
+    this.retireClosedEpochs(doc)
+  }
+
   /** Writes a snapshot of a document now (normally every `snapshotEvery` updates); returns what it covers. */
   async snapshot(doc: string): Promise<SnapshotInfo | undefined> {
     this.assertOpen()
@@ -210,8 +252,128 @@ export class SqliteDocumentStore implements DocumentStore {
     this.commitAll()
     if (this.snapshotTimer !== undefined) clearImmediate(this.snapshotTimer)
     for (const doc of [...this.snapshotQueue]) this.runSnapshot(doc)
+    if (this.retireTimer !== undefined) clearImmediate(this.retireTimer)
+    for (const doc of [...this.retireQueue]) this.runRetire(doc)
     this.closed = true
     this.db.close()
+  }
+
+  /**
+   * Records the epoch a first row belongs to, when its name is an epoch wire name: the peer stores
+   * an epoch's base before anything else in it, so the first row is the base and its time the
+   * switch. Epoch 0 (the document's own name) is recorded beside it. True if the epoch was new.
+   */
+  private recordEpoch(name: string, first: Uint8Array, wallMs: Millis): boolean {
+    const parsed = parseStoredEpochName(name)
+    if (parsed.n === 0) return false
+    this.epochTable.record({ doc: parsed.doc, n: 0, tag: '', wire: parsed.doc, hash: '', switchedMs: this.firstWallMs(parsed.doc) ?? wallMs, baseBytes: 0 })
+    return this.epochTable.record({ doc: parsed.doc, n: parsed.n, tag: parsed.tag, wire: name, hash: baseHash(first), switchedMs: wallMs, baseBytes: first.byteLength })
+  }
+
+  /** Wall time of a stored document's first kept row or snapshot, if it has any. */
+  private firstWallMs(doc: string): Millis | undefined {
+    const id = this.tables.documentId(doc)
+    if (id === undefined) return undefined
+    const bounds = this.tables.updateBounds(id)
+    const snapshot = this.tables.snapshotInfos(id)[0]
+    try {
+      const row = bounds.count > 0 ? this.tables.updates(doc, id, bounds.first, bounds.first, 1)[0] : undefined
+      return row?.wallMs ?? snapshot?.wallMs
+    } catch {
+      // A corrupt first row only loses the time; verify reports the row.
+      return snapshot?.wallMs
+    }
+  }
+
+  /** Records the epochs of a database written before the chain was recorded, from its stored names. */
+  private backfillEpochs(): void {
+    const missing = this.tables.documentNames().filter((name) => parseStoredEpochName(name).n > 0 && this.epochTable.byWire(name) === undefined)
+    if (missing.length === 0) return
+    this.db.transaction(() => {
+      for (const name of missing) {
+        const id = this.tables.documentId(name) as number
+        let first: UpdateRow | undefined
+        try {
+          first = this.tables.updates(name, id, 1, 1, 1)[0]
+        } catch {
+          first = undefined
+        }
+        if (first) this.recordEpoch(name, first.update, first.wallMs)
+        else {
+          // The base row is gone (retention): the switch time is the earliest kept, the hash unknown.
+          const parsed = parseStoredEpochName(name)
+          const wallMs = this.firstWallMs(name) ?? 0
+          this.epochTable.record({ doc: parsed.doc, n: 0, tag: '', wire: parsed.doc, hash: '', switchedMs: this.firstWallMs(parsed.doc) ?? wallMs, baseBytes: 0 })
+          this.epochTable.record({ doc: parsed.doc, n: parsed.n, tag: parsed.tag, wire: name, hash: '', switchedMs: wallMs, baseBytes: 0 })
+        }
+      }
+    })()
+  }
+
+  private queueRetire(doc: string): void {
+    if (this.options.retention === 'all') return
+    this.retireQueue.add(doc)
+    if (this.retireTimer !== undefined) return
+    const run = (): void => {
+      this.retireTimer = undefined
+      const next = this.retireQueue.values().next()
+      if (this.closed || next.done) return
+      this.runRetire(next.value)
+      if (this.retireQueue.size > 0) this.retireTimer = setImmediate(run)
+    }
+    this.retireTimer = setImmediate(run)
+  }
+
+  private runRetire(doc: string): void {
+    this.retireQueue.delete(doc)
+    try {
+      this.retireClosedEpochs(doc)
+    } catch (error) {
+      this.stats.backgroundErrors++
+      this.options.onBackgroundError?.(error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+
+  /**
+   * Retention for a document's closed epochs (every epoch but the current one; nothing is appended
+   * to them any more). A closed epoch that ended before the kept window (policy `none`, or its end
+   * older than `ms`) is dropped whole: its rows give way to one empty snapshot at its last sequence,
+   * so `load` and the log's bookkeeping stay consistent, and its chain record is marked dropped.
+   * Any other closed epoch gets a final snapshot, which applies the ordinary retention cut to it.
+   */
+  private retireClosedEpochs(doc: string): void {
+    const policy = this.options.retention
+    if (this.retiring || policy === 'all') return
+    this.retiring = true
+    try {
+      const chain = this.epochTable.chain(doc)
+      const now = this.options.now()
+      for (let i = 0; i + 1 < chain.length; i++) {
+        const epoch = chain[i] as EpochRecord
+        if (epoch.droppedMs !== undefined || this.tables.documentId(epoch.wire) === undefined) continue
+        const endMs = (chain[i + 1] as EpochRecord).switchedMs
+        if (policy === 'none' || (policy.ms !== undefined && endMs < now - policy.ms)) this.dropEpoch(epoch.wire, endMs, now)
+        else this.writeSnapshot(epoch.wire)
+      }
+    } finally {
+      this.retiring = false
+    }
+  }
+
+  private dropEpoch(wire: string, endMs: Millis, now: Millis): void {
+    const id = this.requireDocument(wire)
+    const state = this.stateOf(wire)
+    const lastSeq = state.nextSeq - 1
+    const empty = Y.encodeStateAsUpdate(new Y.Doc())
+    this.db.transaction(() => {
+      this.stats.updatesDropped += this.tables.dropHistoryBefore(id, lastSeq + 1)
+      this.tables.insertSnapshot(id, wire, { seq: lastSeq, wallMs: endMs, createdMs: now, bytes: empty.byteLength, state: empty })
+      this.epochTable.markDropped(wire, now)
+    })()
+    state.sinceSnapshot = 0
+    state.tailBytes = 0
+    state.snapshotBytes = empty.byteLength
+    this.stats.epochsDropped++
   }
 
   private assertOpen(): void {
@@ -278,6 +440,7 @@ export class SqliteDocumentStore implements DocumentStore {
     this.queue = batch === this.queue ? [] : this.queue.slice(batch.length)
     const before = new Map<string, { state: DocState | undefined; nextSeq: number; stored: boolean }>()
     const counts = new Map<DocState, { updates: number; bytes: number }>()
+    const switched = new Set<string>()
     try {
       this.db.transaction(() => {
         for (const pending of batch) {
@@ -286,7 +449,9 @@ export class SqliteDocumentStore implements DocumentStore {
             before.set(pending.doc, { state: known, nextSeq: known?.nextSeq ?? 0, stored: this.tables.documentId(pending.doc) !== undefined })
           }
           const state = this.stateOf(pending.doc)
-          this.tables.insertUpdate(state.id, pending.doc, state.nextSeq++, pending.meta, pending.update)
+          const seq = state.nextSeq++
+          this.tables.insertUpdate(state.id, pending.doc, seq, pending.meta, pending.update)
+          if (seq === 1 && this.recordEpoch(pending.doc, pending.update, pending.meta.wallMs)) switched.add(parseStoredEpochName(pending.doc).doc)
           const count = counts.get(state) ?? { updates: 0, bytes: 0 }
           count.updates++
           count.bytes += pending.update.byteLength
@@ -310,6 +475,7 @@ export class SqliteDocumentStore implements DocumentStore {
     this.stats.updatesCommitted += batch.length
     this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
     for (const pending of batch) pending.resolve()
+    for (const doc of switched) this.queueRetire(doc)
     for (const [state, count] of counts) {
       state.sinceSnapshot += count.updates
       state.tailBytes += count.bytes
@@ -389,6 +555,9 @@ export class SqliteDocumentStore implements DocumentStore {
     state.tailBytes = 0
     state.snapshotBytes = snapshot.bytes
     this.stats.snapshots++
+    // A time window moves: closed epochs may have left it since the switch.
+    const owner = parseStoredEpochName(doc).doc
+    if (this.options.retention !== 'all' && this.epochTable.byWire(owner) !== undefined) this.retireClosedEpochs(owner)
     return { seq: snapshot.seq, wallMs: snapshot.wallMs, createdMs: snapshot.createdMs, bytes: snapshot.bytes }
   }
 }

@@ -4,6 +4,7 @@ import { AuditLedger, verifyLedger, type LedgerVerification } from '../audit-led
 import { applyRows, docFromSnapshot } from '../compaction.js'
 import { sortedKeysJson, documentJson } from '../document-json.js'
 import { CorruptRowError } from '../errors.js'
+import { baseHash } from '../epoch-table.js'
 import { assertDecodableRow, type UpdateRow } from '../log-tables.js'
 import { openSqliteStore, type SqliteDocumentStore } from '../sqlite-store.js'
 
@@ -36,6 +37,21 @@ const sameState = (a: Y.Doc, b: Y.Doc): boolean =>
 
 const stateOfSnapshotBytes = (doc: string, seq: number, state: Uint8Array): Y.Doc =>
   docFromSnapshot(doc, { seq, wallMs: 0, createdMs: 0, bytes: state.byteLength, state })
+
+/**
+ * For an epoch's log, checks its first row against the chain record: the base row must hash to
+ * the content hash the epoch id names. Returns what was checked, or undefined for a plain log.
+ */
+const epochCheck = (store: SqliteDocumentStore, name: string): string | undefined => {
+  const epoch = store.epochRecord(name)
+  if (epoch === undefined) return undefined
+  if (epoch.droppedMs !== undefined) return `epoch ${epoch.n} closed and dropped by retention (chain record kept)`
+  if (epoch.n === 0) return 'epoch 0'
+  const first = store.readUpdates(name, { fromSeq: 1, toSeq: 1 })[0]
+  if (first === undefined || epoch.hash === '') return `epoch ${epoch.n} (base row dropped by retention)`
+  if (baseHash(first.update) !== epoch.hash) throw new CorruptRowError(name, 'updates', 1, `the base of epoch ${epoch.n} does not hash to the recorded ${epoch.hash}`)
+  return `epoch ${epoch.n} base hash`
+}
 
 /**
  * Replays one document's log from the start of its kept history and checks, row by row and
@@ -92,7 +108,9 @@ export const verifyDocument = async (store: SqliteDocumentStore, doc: string): P
     fromLoad.destroy()
     replay.destroy()
     if (!loadAgrees) throw new Error('the loaded state (latest snapshot + later updates) differs from the full replay')
+    const epoch = epochCheck(store, doc)
     const checks = [
+      ...(epoch ? [epoch] : []),
       info.historyStartSeq === 0 ? 'checksums, full replay' : `checksums, replay from the snapshot at ${info.historyStartSeq} (earlier history dropped by retention)`,
       `${snapshotsChecked} snapshots agree with the log`,
       'load agrees',

@@ -6,6 +6,7 @@ import * as Y from 'yjs'
 import { WorldDoc } from '../../core/index.js'
 import { AuditLedger, openSqliteStore } from '../../storage/index.js'
 import { parseMoment, runCli } from '../../cli/index.js'
+import { EPOCH_DOC, epochWorld, TIMES } from '../storage/fixtures/epoch-world.js'
 
 const capture = () => {
   const out: string[] = []
@@ -103,5 +104,50 @@ describe('realmsync history', () => {
     expect(parseMoment('seq:7')).toEqual({ seq: 7 })
     expect(parseMoment('ms:1000')).toEqual({ timeMs: 1000 })
     expect(parseMoment('2026-01-01T00:00:00Z')).toEqual({ timeMs: Date.parse('2026-01-01T00:00:00Z') })
+  })
+})
+
+describe('realmsync history across document epochs', () => {
+  afterEach(() => {
+    process.exitCode = undefined
+  })
+
+  it('lists the epochs, shows a time in an old epoch, traces an item through the chain and verifies each epoch', async () => {
+    const { store, peers, dataDir } = await epochWorld()
+    for (const peer of peers) peer.close()
+    await store.close()
+
+    const list = capture()
+    expect(await runCli(['history', 'list', dataDir, EPOCH_DOC], list.io)).toBe(0)
+    const listed = list.out.join('')
+    expect(listed).toContain('# epochs (sequences are per epoch):')
+    expect(listed).toMatch(/#\s+e0\s+world\/epochs\s+from/)
+    expect(listed).toMatch(/#\s+e3 \(current\)\s+world\/epochs#3\.[0-9a-f]{16}\s+from .* hash [0-9a-f]{16}/)
+    expect(listed).toMatch(/\n\s+e2\s+1\s+1970-01-01T00:00:00\.1\d\dZ\s+b\s+\d+\s+/)
+    const listJson = capture()
+    await runCli(['history', 'list', dataDir, EPOCH_DOC, '--json', '--since', `ms:${TIMES.moved}`, '--until', `ms:${TIMES.cut2 - 1}`], listJson.io)
+    const parsed = JSON.parse(listJson.out.join('')) as { epochs: Array<{ n: number }>; entries: Array<{ epoch: { n: number } }> }
+    expect(parsed.epochs.map((e) => e.n)).toEqual([0, 1, 2, 3])
+    expect(parsed.entries.length).toBeGreaterThan(0)
+    expect(parsed.entries.every((e) => e.epoch.n === 1)).toBe(true)
+
+    const show = capture()
+    await runCli(['history', 'show', dataDir, EPOCH_DOC, '--at', `ms:${TIMES.moved + 10}`], show.io)
+    expect(show.out.join('')).toMatch(/^# world\/epochs at epoch 1 \(world\/epochs#1\.[0-9a-f]{16}\) seq \d+/)
+    const showJson = capture()
+    await runCli(['history', 'show', dataDir, EPOCH_DOC, '--at', `ms:${TIMES.held + 5}`, '--json'], showJson.io)
+    expect(JSON.parse(showJson.out.join('')).items.sword.holder).toEqual({ type: 'player', id: 'p1' })
+
+    const trace = capture()
+    await runCli(['history', 'trace', dataDir, EPOCH_DOC, '--item', 'sword'], trace.io)
+    const lines = trace.out.join('').trim().split('\n')
+    expect(lines.map((line) => line.trim().split(/\s+/)[0])).toEqual(['e0', 'e0', 'e1', 'e2'])
+    expect(lines[3]).toContain('moved player:p2 -> container:chest')
+
+    const verify = capture()
+    expect(await runCli(['history', 'verify', dataDir], verify.io)).toBe(0)
+    const verified = verify.out.join('')
+    expect(verified).toMatch(/ok\s+world\/epochs#2\.[0-9a-f]{16}\s+\d+ updates, \d+ snapshots: epoch 2 base hash/)
+    expect(verified.match(/^ok/gm)).toHaveLength(4)
   })
 })
