@@ -1,4 +1,5 @@
 import * as Y from 'yjs'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createRandom, WorldDoc, type Intent } from '../../../core/index.js'
 import { MemoryNetwork } from '../../../transports/index.js'
@@ -164,6 +165,35 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     }
     expect(nodes.every((n) => n.world.getItem(later)!.holder.type === 'none')).toBe(true)
     close()
+  })
+
+  it('attests every honest settlement of random claim sets over real peers (property)', async () => {
+    const claimArb = fc.record({
+      node: fc.nat(PEERS.length - 1),
+      player: fc.constantFrom('ann', 'bob', 'cat'),
+      action: fc.constantFrom('pickup', 'pickup', 'drop', 'trade'),
+      item: fc.constantFrom(...ITEMS.slice(0, 4)),
+      other: fc.constantFrom(...ITEMS.slice(0, 4)),
+      delay: fc.nat(6),
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(claimArb, { minLength: 1, maxLength: 14 }), async (claims) => {
+        const { clock, nodes, reports, close } = makeCluster()
+        await clock.advance(10)
+        for (const [seq, c] of claims.entries()) {
+          const payload = c.action === 'trade' ? { partner: c.player === 'ann' ? 'bob' : 'ann', give: [c.item], take: c.other === c.item ? [] : [c.other] } : { item: c.item }
+          void nodes[c.node]!.gate.submit(`s-${c.player}`, { action: c.action, seq: seq + 1, player: c.player, payload })
+          await clock.advance(c.delay)
+        }
+        await clock.advance(1_500)
+        const all = [...reports.values()].flat()
+        expect(all.filter((r) => r.settlement.status !== 'confirmed')).toEqual([])
+        expect(nodes.every((n) => n.core.quarantine().length === 0)).toBe(true)
+        for (const item of ITEMS) expect(new Set(nodes.map((n) => holders(n.world, item))).size).toBe(1)
+        close()
+      }),
+      { numRuns: 12 },
+    )
   })
 
   it('leaves the default gate unsigned', async () => {
