@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createRandom, WorldDoc, type Intent } from '../../../core/index.js'
+import { createRandom, WorldDoc, type Intent, type WorldValue } from '../../../core/index.js'
 import { MemoryNetwork } from '../../../transports/index.js'
 import { Peer } from '../../../replication/index.js'
 import {
@@ -181,7 +181,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
         const { clock, nodes, reports, close } = makeCluster()
         await clock.advance(10)
         for (const [seq, c] of claims.entries()) {
-          const payload = c.action === 'trade' ? { partner: c.player === 'ann' ? 'bob' : 'ann', give: [c.item], take: c.other === c.item ? [] : [c.other] } : { item: c.item }
+          const payload: WorldValue = c.action === 'trade' ? { partner: c.player === 'ann' ? 'bob' : 'ann', give: [c.item], take: c.other === c.item ? [] : [c.other] } : { item: c.item }
           void nodes[c.node]!.gate.submit(`s-${c.player}`, { action: c.action, seq: seq + 1, player: c.player, payload })
           await clock.advance(c.delay)
         }
