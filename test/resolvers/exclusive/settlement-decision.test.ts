@@ -16,8 +16,11 @@ import {
   settlementRule,
   tradeResolver,
   BUILTIN_SETTLED_ACTIONS,
+  DecisionCore,
+  SETTLEMENT_DECISION_KIND,
   type Claim,
 } from '../../../resolvers/index.js'
+import { keysOf, registryOf } from '../decisions/fixtures.js'
 import type { Clock } from '../../../core/index.js'
 
 const ITEMS = ['a', 'b', 'c', 'd']
@@ -119,5 +122,14 @@ describe('settlementRule: the re-validation of an owner settlement window', () =
     for (const preState of [null, { items, claims: [] }, { items: [], claims: [fair] }, { items: { a: { type: 3 } }, claims: [fair] }, { items, claims: [fair, fair] }, { items, claims: [{ ...(fair as object), action: 'steal' }] }, { items, claims: [{ id: 'x' }] }]) {
       expect(runRule(rule, { intent: claim.intent, preState: preState as WorldValue })).toMatchObject({ ok: false, reason: 'invalid-intent' })
     }
+  })
+
+  it('is reported as done, not decided again: report signs the given outcome, and refuses an unknown kind', () => {
+    const core = new DecisionCore({ self: 'p0', privateKey: keysOf('p0').privateKey, keys: registryOf(['p0', 'p1', 'p2']), rules: { [SETTLEMENT_DECISION_KIND]: rule }, now: () => 1_000 })
+    const intent = { action: 'pickup', seq: 1, player: 'ann', payload: { item: 'a' } }
+    expect(core.report('nope', intent, null, null, () => true)).toMatchObject({ ok: false, reason: 'unknown-kind' })
+    const reported = core.report(SETTLEMENT_DECISION_KIND, intent, null, { granted: ['x'] }, () => true)
+    expect(reported).toMatchObject({ ok: true, decision: { decision: { outcome: { granted: ['x'] } } } })
+    expect(core.quarantineOf('p1')).toBeUndefined()
   })
 })
