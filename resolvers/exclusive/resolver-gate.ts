@@ -383,7 +383,9 @@ const overlapping = (claims: readonly Claim[], settled: SettledActions): Claim[]
   const groups = new Map<number, Claim[]>()
   claims.forEach((claim, index) => {
     const root = find(index)
-    groups.set(root, [...(groups.get(root) ?? []), claim])
+    const group = groups.get(root)
+    if (group === undefined) groups.set(root, [claim])
+    else group.push(claim)
   })
   return [...groups.values()]
 }
