@@ -150,6 +150,18 @@ const grant = (entry: ClaimEntry, semantics: ItemSettlementSemantics, items: Map
   move(payloadField(entry.payload, 'item') as string, semantics === 'pickup' ? { type: 'player', id: entry.player } : { type: 'none' })
 }
 
+/** Replays a settlement on its pre-state: the claim entries in HLC order, and what each grant did to the items. */
+const replay = (preState: WorldValue, actions: SettledActions, onGrant: (entry: ClaimEntry, items: ReadonlyMap<string, ItemState>) => void): void => {
+  const items = readItems(payloadField(preState, 'items')) as Map<string, ItemState>
+  const entries = (payloadField(preState, 'claims') as readonly WorldValue[]).map((claim) => readEntry(claim) as ClaimEntry).sort(compareEntries)
+  for (const entry of entries) {
+    const semantics = actions[entry.action] as ItemSettlementSemantics
+    if (entry.excused !== undefined || !grantable(entry, semantics, items)) continue
+    grant(entry, semantics, items)
+    onGrant(entry, items)
+  }
+}
+
 const compareEntries = (a: ClaimEntry, b: ClaimEntry): number => compareHlc(a.stamp, b.stamp) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
 /**
@@ -177,15 +189,59 @@ export const settlementRule = (actions: SettledActions = BUILTIN_SETTLED_ACTIONS
       return accept()
     },
     ({ preState }) => {
-      const items = readItems(payloadField(preState, 'items')) as Map<string, ItemState>
-      const entries = (payloadField(preState, 'claims') as readonly WorldValue[]).map((claim) => readEntry(claim) as ClaimEntry).sort(compareEntries)
       const granted: string[] = []
-      for (const entry of entries) {
-        const semantics = actions[entry.action] as ItemSettlementSemantics
-        if (entry.excused !== undefined || !grantable(entry, semantics, items)) continue
-        grant(entry, semantics, items)
-        granted.push(entry.id)
-      }
+      replay(preState, actions, (entry) => granted.push(entry.id))
       return { granted }
     },
   )
+
+const sameHolder = (a: Holder, b: { readonly type: string; readonly id?: string }): boolean => a.type === b.type && (a.type === 'none' || a.id === b.id)
+
+/**
+ * A `checkPreState` for `DecisionCore` on re-validating peers: an `exclusive-settlement` decision's
+ * pre-state must agree with this peer's replica wherever the replica holds a state the settlement
+ * went through. Each versioned move bumps an item's version, so a replica item at the pre-state's
+ * version, or at the version one of the replayed grants produced, must have that state's holder; a
+ * replica behind or past the settlement proves nothing and is not compared (lagging replicas never
+ * convict). It catches an owner that invents a pre-state, say an item held, to refuse every claim.
+ */
+export const settlementPreStateCheck =
+  (world: WorldDoc, actions: SettledActions = BUILTIN_SETTLED_ACTIONS) =>
+  (decision: { readonly kind: string; readonly inputs: { readonly preState: WorldValue } }): Validation => {
+    if (decision.kind !== SETTLEMENT_DECISION_KIND) return accept()
+    const { preState } = decision.inputs
+    const items = readItems(payloadField(preState, 'items'))
+    if (items === undefined) return accept()
+    // Every state each item was in during the settlement, by version.
+    const states = new Map<string, Map<number, Holder>>()
+    const record = (item: string, state: ItemState): void => {
+      const byVersion = states.get(item) ?? new Map<number, Holder>()
+      byVersion.set(state.version, state.holder)
+      states.set(item, byVersion)
+    }
+    for (const [item, state] of items) record(item, state)
+    replay(preState, actions, (entry, after) => {
+      for (const item of settledItemsOf(entry, actions[entry.action] as ItemSettlementSemantics)) {
+        const state = after.get(item)
+        if (state !== undefined) record(item, state)
+      }
+    })
+    for (const [item, byVersion] of states) {
+      const found = world.getItem(item)
+      if (found === undefined) continue
+      const holder = byVersion.get(world.itemVersion(item))
+      if (holder !== undefined && !sameHolder(holder, found.holder)) {
+        return refuse('conflict', `item ${item} at version ${world.itemVersion(item)} is held by ${JSON.stringify(found.holder)} here, the settlement says ${JSON.stringify(holder)}`)
+      }
+    }
+    return accept()
+  }
+
+const settledItemsOf = (entry: ClaimEntry, semantics: ItemSettlementSemantics): string[] => {
+  if (semantics === 'trade') {
+    const terms = tradeTerms({ action: entry.action, seq: entry.seq, player: entry.player, payload: entry.payload })
+    return terms === undefined ? [] : [...terms.give, ...terms.take]
+  }
+  const item = payloadField(entry.payload, 'item')
+  return typeof item === 'string' ? [item] : []
+}

@@ -13,6 +13,7 @@ import {
   runRule,
   sameOutcome,
   settledItems,
+  settlementPreStateCheck,
   settlementRule,
   tradeResolver,
   BUILTIN_SETTLED_ACTIONS,
@@ -131,5 +132,22 @@ describe('settlementRule: the re-validation of an owner settlement window', () =
     const reported = core.report(SETTLEMENT_DECISION_KIND, intent, null, { granted: ['x'] }, () => true)
     expect(reported).toMatchObject({ ok: true, decision: { decision: { outcome: { granted: ['x'] } } } })
     expect(core.quarantineOf('p1')).toBeUndefined()
+  })
+
+  it('checks a pre-state against the replica only where the replica is at a state the settlement went through', () => {
+    const { world } = ownerOf({ a: [{ type: 'none' }, 1], b: [{ type: 'player', id: 'ann' }, 0], c: ['missing', 0], d: [{ type: 'none' }, 0] })
+    const check = settlementPreStateCheck(world)
+    const claim = (id: string, action: string, player: string, payload: WorldValue) => ({ id, action, player, seq: 1, payload, stamp: { wallMs: 1, counter: 0, peer: 'p0' } })
+    const decisionOf = (items: WorldValue, claims: WorldValue[]) => ({ kind: 'exclusive-settlement', inputs: { preState: { items, claims } } })
+    // The replica is at the pre-state (a: v1 free), or at the state after the grant (b: v1 held by bob after ann gives it away).
+    world.moveItemVersioned('b', { type: 'player', id: 'bob' })
+    const truthful = decisionOf({ a: { type: 'none', version: 1 }, b: { type: 'player', id: 'ann', version: 0 }, c: null }, [claim('x', 'pickup', 'cat', { item: 'a' }), claim('y', 'trade', 'ann', { partner: 'bob', give: ['b'], take: [] })])
+    expect(check(truthful)).toEqual({ ok: true })
+    // An invented holder at the replica's version is caught; a version the replica is not at proves nothing.
+    expect(check(decisionOf({ a: { type: 'player', id: 'mallory', version: 1 } }, [claim('x', 'pickup', 'cat', { item: 'a' })]))).toMatchObject({ ok: false, reason: 'conflict' })
+    expect(check(decisionOf({ a: { type: 'player', id: 'mallory', version: 7 } }, [claim('x', 'pickup', 'cat', { item: 'a' })]))).toEqual({ ok: true })
+    expect(check(decisionOf({ z: { type: 'none', version: 0 } }, [claim('x', 'pickup', 'cat', { item: 'z' })]))).toEqual({ ok: true })
+    expect(check({ kind: 'kill', inputs: { preState: null } })).toEqual({ ok: true })
+    expect(check(decisionOf([], []))).toEqual({ ok: true })
   })
 })

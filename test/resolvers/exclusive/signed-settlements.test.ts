@@ -16,6 +16,7 @@ import {
   ResolverGate,
   ResolverRegistry,
   SETTLEMENT_DECISION_KIND,
+  settlementPreStateCheck,
   settlementRule,
   tradeResolver,
   type GateAnswer,
@@ -51,7 +52,7 @@ const makeCluster = (options: { tampered?: string; decisions?: boolean } = {}) =
       .register(dropResolver())
       .register(tradeResolver())
     const engine = IntentEngine.createUnjournaled({ world, worldName: 'signed', clock, seed: i, handlers: registry.handlers() })
-    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: { [SETTLEMENT_DECISION_KIND]: settlementRule() }, now: () => clock.now() })
+    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: { [SETTLEMENT_DECISION_KIND]: settlementRule() }, now: () => clock.now(), checkPreState: settlementPreStateCheck(world) })
     reports.set(id, [])
     quarantines.set(id, [])
     const channel = bindDecisions({ peer, core, clock, onQuarantine: (record) => quarantines.get(id)!.push(record) })
@@ -194,6 +195,23 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
       }),
       { numRuns: 12 },
     )
+  })
+
+  it('quarantines an owner that invents a pre-state (an item held) to refuse every claim', async () => {
+    const { clock, nodes, quarantines, close } = makeCluster()
+    await clock.advance(10)
+    const liar = nodes[2]!
+    const item = ITEMS.find((i) => ownerOf(i) === liar.id)!
+    const claim = { id: 'c1', action: 'pickup', player: 'ann', seq: 1, payload: { item }, stamp: { wallMs: 10, counter: 0, peer: 'p0' } }
+    const invented = { items: { [item]: { type: 'player', id: 'mallory', version: 0 } }, claims: [claim] }
+    const settlement = await liar.channel.report(SETTLEMENT_DECISION_KIND, pickup('ann', item), invented, { granted: [] })
+    expect(settlement).toMatchObject({ status: 'rejected', reason: 'pre-state-mismatch' })
+    await clock.advance(50)
+    for (const node of nodes.filter((n) => n !== liar)) expect(quarantines.get(node.id)).toMatchObject([{ peer: liar.id, reason: 'pre-state-mismatch' }])
+    // The truthful version of the same settlement is attested.
+    const honest = await nodes[3]!.channel.report(SETTLEMENT_DECISION_KIND, pickup('ann', item), { ...invented, items: { [item]: { type: 'none', version: 0 } } }, { granted: ['c1'] })
+    expect(honest.status).toBe('confirmed')
+    close()
   })
 
   it('leaves the default gate unsigned', async () => {
