@@ -43,10 +43,23 @@ const makeCluster = (options: { tampered?: string; decisions?: boolean } = {}) =
   for (const item of ITEMS) seedWorld.createItem(item, 'sword')
   const initial = Y.encodeStateAsUpdate(seedDoc)
   const reports = new Map<string, SettlementReport[]>()
+  const versions = new Map<string, string>()
+  const doubleHolds: string[] = []
   const quarantines = new Map<string, QuarantineRecord[]>()
   const nodes = PEERS.map((id, i) => {
     const peer = new Peer({ id, transport: network.endpoint(id), clock, random: createRandom(i + 1), antiEntropyIntervalMs: 100 })
-    const world = new WorldDoc(peer.openDoc('world/signed', initial))
+    const doc = peer.openDoc('world/signed', initial)
+    const world = new WorldDoc(doc)
+    // Every (item, version) any replica ever shows must have one holder cluster-wide.
+    doc.on('update', () => {
+      for (const item of ITEMS) {
+        const key = `${item}@${world.itemVersion(item)}`
+        const holder = holders(world, item)
+        const seen = versions.get(key)
+        if (seen === undefined) versions.set(key, holder)
+        else if (seen !== holder) doubleHolds.push(`${key}: ${seen} vs ${holder} on ${id}`)
+      }
+    })
     const registry = new ResolverRegistry()
       .register(id === options.tampered ? tamperedPickup() : pickupResolver())
       .register(dropResolver())
@@ -76,11 +89,12 @@ const makeCluster = (options: { tampered?: string; decisions?: boolean } = {}) =
       node.peer.close()
     }
   }
-  return { network, clock, nodes, reports, quarantines, close }
+  return { network, clock, nodes, reports, quarantines, doubleHolds, close }
 }
 
 const pickup = (player: string, item: string, seq = 1): Intent => ({ action: 'pickup', seq, player, payload: { item } })
 const holders = (world: WorldDoc, item: string): string => JSON.stringify(world.getItem(item)!.holder)
+const versionOf = (world: WorldDoc, item: string): number => world.itemVersion(item)
 
 describe('signed settlements: the owner signs each window, k peers re-validate it', () => {
   it('confirms honest settlements (contested pickups, a drop, a trade) with k attestations', async () => {
@@ -126,7 +140,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
 
   it('rejects and quarantines an owner whose settlement rule grants a later claim; its items are then refused, and no item has two holders', async () => {
     const tampered = 'p2'
-    const { clock, nodes, quarantines, reports, close } = makeCluster({ tampered })
+    const { clock, nodes, quarantines, reports, doubleHolds, close } = makeCluster({ tampered })
     await clock.advance(10)
     const owned = ITEMS.filter((item) => ownerOf(item) === tampered)
     expect(owned.length).toBeGreaterThanOrEqual(2)
@@ -165,6 +179,8 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
       expect(seen.size).toBe(1)
     }
     expect(nodes.every((n) => n.world.getItem(later)!.holder.type === 'none')).toBe(true)
+    expect(doubleHolds).toEqual([])
+    expect(versionOf(nodes[0]!.world, contested)).toBe(1)
     close()
   })
 
@@ -179,7 +195,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     })
     await fc.assert(
       fc.asyncProperty(fc.array(claimArb, { minLength: 1, maxLength: 14 }), async (claims) => {
-        const { clock, nodes, reports, close } = makeCluster()
+        const { clock, nodes, reports, doubleHolds, close } = makeCluster()
         await clock.advance(10)
         for (const [seq, c] of claims.entries()) {
           const payload: WorldValue = c.action === 'trade' ? { partner: c.player === 'ann' ? 'bob' : 'ann', give: [c.item], take: c.other === c.item ? [] : [c.other] } : { item: c.item }
@@ -191,6 +207,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
         expect(all.filter((r) => r.settlement.status !== 'confirmed')).toEqual([])
         expect(nodes.every((n) => n.core.quarantine().length === 0)).toBe(true)
         for (const item of ITEMS) expect(new Set(nodes.map((n) => holders(n.world, item))).size).toBe(1)
+        expect(doubleHolds).toEqual([])
         close()
       }),
       { numRuns: 12 },
