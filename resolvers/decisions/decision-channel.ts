@@ -1,7 +1,7 @@
 import type { Clock, Intent, TimerHandle, WorldValue } from '../../core/index.js'
 import type { Peer } from '../../replication/index.js'
 import type { SignedAttestation, SignedDecision } from './decision.js'
-import type { DecisionCommand, DecisionCore, QuarantineRecord } from './decision-core.js'
+import type { DecideResult, DecisionCommand, DecisionCore, QuarantineRecord } from './decision-core.js'
 
 /** The application channel decisions travel on. */
 export const DECISIONS_CHANNEL = 'resolvers/decisions'
@@ -29,6 +29,8 @@ export interface DecisionChannelOptions {
 export interface DecisionChannel {
   /** Decides, signs and sends for re-validation; resolves when k peers attested or one rejected. */
   decide(kind: string, intent: Intent, preState: WorldValue): Promise<DecisionSettlement>
+  /** Signs an outcome this peer already produced and sends it for re-validation (`DecisionCore.report`). */
+  report(kind: string, intent: Intent, preState: WorldValue, outcome: WorldValue): Promise<DecisionSettlement>
   /** Stops listening and cancels the expiry timer; pending decisions are rejected as `closed`. */
   close(): void
 }
@@ -68,16 +70,19 @@ export const bindDecisions = (options: DecisionChannelOptions): DecisionChannel 
   timer = clock.setTimer(interval, tick)
   const connected = (): Set<string> => new Set(peer.connectedPeers())
 
+  const start = (decideNow: (reachable: (peer: string) => boolean) => DecideResult): Promise<DecisionSettlement> => {
+    if (closed) return Promise.resolve({ status: 'rejected', reason: 'closed', by: peer.id })
+    const live = connected()
+    const result = decideNow((candidate) => live.has(candidate))
+    if (!result.ok) return Promise.resolve({ status: 'rejected', reason: result.reason, by: peer.id, message: result.message })
+    const settled = new Promise<DecisionSettlement>((resolve) => waiting.set(result.decision.decision.id, resolve))
+    run(result.commands)
+    return settled
+  }
+
   return {
-    decide: (kind, intent, preState) => {
-      if (closed) return Promise.resolve({ status: 'rejected', reason: 'closed', by: peer.id })
-      const live = connected()
-      const result = core.decide(kind, intent, preState, (candidate) => live.has(candidate))
-      if (!result.ok) return Promise.resolve({ status: 'rejected', reason: result.reason, by: peer.id, message: result.message })
-      const settled = new Promise<DecisionSettlement>((resolve) => waiting.set(result.decision.decision.id, resolve))
-      run(result.commands)
-      return settled
-    },
+    decide: (kind, intent, preState) => start((reachable) => core.decide(kind, intent, preState, reachable)),
+    report: (kind, intent, preState, outcome) => start((reachable) => core.report(kind, intent, preState, outcome, reachable)),
     close: () => {
       closed = true
       stop()

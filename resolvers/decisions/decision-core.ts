@@ -147,8 +147,22 @@ export class DecisionCore {
     if (rule === undefined) return { ok: false, reason: 'unknown-kind', message: `no rule for decision kind '${kind}'` }
     const verdict = runRule(rule, { intent, preState })
     if (!verdict.ok) return verdict
+    return this.send(kind, intent, preState, verdict.outcome, reachable)
+  }
+
+  /**
+   * Signs and sends for re-validation an outcome this peer already produced some other way (the
+   * resolver gate applies a settlement window through its engine, then reports what it granted):
+   * the local rule is not consulted, so the k validators judge what this peer really did.
+   */
+  report(kind: string, intent: Intent, preState: WorldValue, outcome: WorldValue, reachable: (peer: string) => boolean): DecideResult {
+    if (ruleOf(this.options.rules, kind) === undefined) return { ok: false, reason: 'unknown-kind', message: `no rule for decision kind '${kind}'` }
+    return this.send(kind, intent, preState, outcome, reachable)
+  }
+
+  private send(kind: string, intent: Intent, preState: WorldValue, outcome: WorldValue, reachable: (peer: string) => boolean): DecideResult {
     const stamp = this.hlc.tick()
-    const decision: Decision = { id: decisionIdOf(stamp), decider: this.options.self, kind, inputs: { intent, preState }, outcome: verdict.outcome, stamp }
+    const decision: Decision = { id: decisionIdOf(stamp), decider: this.options.self, kind, inputs: { intent, preState }, outcome, stamp }
     const validators = chooseValidators(decision.id, this.options.self, this.options.keys.peers(), (peer) => reachable(peer) && !this.quarantined.has(peer), this.k, this.spare)
     if (validators.length < this.k) return { ok: false, reason: 'authority-unavailable', message: `${validators.length} of ${this.k} validators reachable` }
     const signed: SignedDecision = { decision, signature: signBytes(this.options.privateKey, decisionSigningBytes(decision)) }
@@ -198,6 +212,11 @@ export class DecisionCore {
   /** Whether a peer is quarantined here. */
   isQuarantined(peer: string): boolean {
     return this.quarantined.has(peer)
+  }
+
+  /** Why a peer is quarantined here (the evidence record), or undefined. */
+  quarantineOf(peer: string): QuarantineRecord | undefined {
+    return this.quarantined.get(peer)
   }
 
   /** The quarantine records, by peer. */

@@ -2,12 +2,48 @@ import pino, { type Logger } from 'pino'
 import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
 import { LaneOrigin } from '../../replication/index.js'
 import type { ActionContext, ActionHandler } from '../action-handler.js'
+import type { DecisionChannel, DecisionCore, DecisionSettlement } from '../decisions/index.js'
 import type { IntentEngine } from '../intent-engine.js'
 import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
 import type { Claim } from './resolver.js'
 import { SettlementCore, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
+
+/**
+ * Signed settlements (opt-in): the owner signs what it granted in each settlement window of these
+ * actions, with the claims and the items' pre-state, and k peers re-run `settlementRule` on it.
+ */
+export interface GateDecisionsOptions {
+  /** This peer's decisions channel (`bindDecisions`); its core's rules must map `SETTLEMENT_DECISION_KIND` to `settlementRule(actions)`. */
+  readonly channel: DecisionChannel
+  /** The core behind `channel`: the owners it quarantined have their resources refused here. */
+  readonly core: DecisionCore
+  /** Actions whose settlements are signed decisions, and what each does to items. Default `BUILTIN_SETTLED_ACTIONS` (pickup, drop, trade). */
+  readonly actions?: SettledActions
+  /** Told how each reported settlement ended (confirmed by k peers, or rejected and why). */
+  readonly onSettlement?: (report: SettlementReport) => void
+}
+
+/** One owner settlement reported for re-validation, and how it ended. */
+export interface SettlementReport {
+  /** Ids of the claims settled together (they touch overlapping items). */
+  readonly claims: readonly string[]
+  /** Ids of the claims this owner granted, in the order it applied them. */
+  readonly granted: readonly string[]
+  readonly settlement: DecisionSettlement
+}
+
+/** Counters of signed settlements. */
+export interface GateDecisionStats {
+  /** Settlements this owner signed and sent for re-validation. */
+  reported: number
+  /** Confirmed by k attestations. */
+  confirmed: number
+  /** Rejected by a re-validator, timed out, or not sent (too few validators reachable), by reason. */
+  rejected: Record<string, number>
+}
 
 /** The part of a `Peer` the gate uses: its id, application channels and who is connected. */
 export interface ClaimLink {
@@ -34,6 +70,8 @@ export interface ResolverGateOptions {
   /** Answers remembered per gate so a resent exclusive intent gets its first answer. Default 4096. */
   readonly rememberedAnswers?: number
   readonly logger?: Logger
+  /** Signed, re-validated settlements and refusal of quarantined owners. Default off (no signing, no extra latency). */
+  readonly decisions?: GateDecisionsOptions
 }
 
 /** An answer to a player: the intent's result, plus the current state when it lost a conflict. */
@@ -71,6 +109,11 @@ export class ResolverGate {
   private readonly queue: SettlementEvent[] = []
   private dispatching = false
   private closed = false
+  private readonly settledActions: SettledActions | undefined
+  /** Owner: claims of signed actions the core asked to apply in the event being handled, applied and reported after it. */
+  private batch: Claim[] = []
+  /** Counters of signed settlements (all zero without the `decisions` option). */
+  readonly decisionStats: GateDecisionStats = { reported: 0, confirmed: 0, rejected: {} }
 
   constructor(private readonly options: ResolverGateOptions) {
     const { link, registry, membership, clock } = options
@@ -79,14 +122,25 @@ export class ResolverGate {
     this.logger = options.logger ?? pino({ level: 'silent' })
     this.origin = new LaneOrigin('critical', this)
     this.handlers = registry.handlers()
+    const decisions = options.decisions
+    this.settledActions = decisions === undefined ? undefined : (decisions.actions ?? BUILTIN_SETTLED_ACTIONS)
+    const settled = this.settledActions
     this.core = new SettlementCore({
       ...options.settlement,
       self: link.id,
       membership,
       resolverOf: (action) => registry.get(action),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
+      ...(decisions !== undefined
+        ? {
+            barred: (peer: string) => {
+              const record = decisions.core.quarantineOf(peer)
+              return record === undefined ? undefined : `${record.reason}: ${record.detail}`
+            },
+          }
+        : {}),
       effects: {
-        apply: (claim) => this.applyClaim(claim),
+        apply: settled === undefined ? (claim) => this.applyClaim(claim) : (claim) => (Object.hasOwn(settled, claim.intent.action) ? this.batch.push(claim) : this.applyClaim(claim)),
         prepare: (claim, resources) => {
           const resolver = registry.get(claim.intent.action)
           const context = this.contextOf(claim)
@@ -212,16 +266,56 @@ export class ResolverGate {
     return { world: this.options.world, intent: claim.intent, session: claim.session, nowMs: this.options.clock.now() }
   }
 
-  private applyClaim(claim: Claim): void {
+  private applyClaim(claim: Claim, onResult?: (result: IntentResult) => void): void {
     // The owner's engine validates again against the world as earlier winners left it, applies, journals,
     // and answers exactly once per (origin session, seq) even if the claim is settled twice.
     const { answer, now } = this.options.engine.submitNow(`claim:${JSON.stringify([claim.origin, claim.session])}`, claim.intent)
     if (now !== undefined) {
+      onResult?.(now)
       this.dispatch({ type: 'applied', claimId: claim.id, result: now })
       return
     }
     // With a journal the outcome is final only once it is durable: the answer waits for the append.
-    void answer.then((result) => this.dispatch({ type: 'applied', claimId: claim.id, result }))
+    void answer.then((result) => {
+      onResult?.(result)
+      this.dispatch({ type: 'applied', claimId: claim.id, result })
+    })
+  }
+
+  /**
+   * Applies the signed actions' claims of one settlement window in the core's order, group by group
+   * (claims touching overlapping items), reading each group's items just before, and reports every
+   * group as a decision: the claims with their stamps, the items' pre-state, and what was granted.
+   */
+  private settleBatch(settled: SettledActions): void {
+    const claims = this.batch
+    this.batch = []
+    for (const group of overlapping(claims, settled)) {
+      const preItems = itemsPreState(this.options.world, group.flatMap((claim) => settledItems(claim, settled)))
+      const results: IntentResult[] = []
+      let missing = group.length
+      group.forEach((claim, index) =>
+        this.applyClaim(claim, (result) => {
+          results[index] = result
+          if (--missing === 0) this.report(group, preItems, results)
+        }),
+      )
+    }
+  }
+
+  private report(group: readonly Claim[], items: WorldValue, results: readonly IntentResult[]): void {
+    const decisions = this.options.decisions as GateDecisionsOptions
+    const claims = group.map((claim, index) => claimEntry(claim, results[index] as IntentResult))
+    const granted = group.filter((_, index) => results[index]?.type === 'ack').map((claim) => claim.id)
+    this.decisionStats.reported++
+    void decisions.channel.report(SETTLEMENT_DECISION_KIND, (group[0] as Claim).intent, { items, claims }, { granted }).then((settlement) => {
+      if (settlement.status === 'confirmed') this.decisionStats.confirmed++
+      else {
+        this.decisionStats.rejected[settlement.reason] = (this.decisionStats.rejected[settlement.reason] ?? 0) + 1
+        this.logger.warn({ reason: settlement.reason, by: settlement.by, claims: group.map((claim) => claim.id) }, 'settlement not confirmed by re-validation')
+      }
+      decisions.onSettlement?.({ claims: group.map((claim) => claim.id), granted, settlement })
+    })
   }
 
   private dispatch(event: SettlementEvent): void {
@@ -232,7 +326,10 @@ export class ResolverGate {
     this.dispatching = true
     try {
       for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
-        if (!this.closed) this.run(this.core.handle(next, this.options.clock.now()))
+        if (this.closed) continue
+        const commands = this.core.handle(next, this.options.clock.now())
+        if (this.batch.length > 0 && this.settledActions !== undefined) this.settleBatch(this.settledActions)
+        this.run(commands)
       }
     } finally {
       this.dispatching = false
@@ -265,4 +362,30 @@ export class ResolverGate {
       }
     }
   }
+}
+
+/** Claims split into groups whose items overlap (connected through shared items), each group in the given order. */
+const overlapping = (claims: readonly Claim[], settled: SettledActions): Claim[][] => {
+  const groupOf = new Map<string, number>()
+  const parent: number[] = []
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i] as number] as number
+    return i
+  }
+  claims.forEach((claim, index) => {
+    parent.push(index)
+    for (const item of settledItems(claim, settled)) {
+      const other = groupOf.get(item)
+      if (other === undefined) groupOf.set(item, index)
+      else parent[find(index)] = find(other)
+    }
+  })
+  const groups = new Map<number, Claim[]>()
+  claims.forEach((claim, index) => {
+    const root = find(index)
+    const group = groups.get(root)
+    if (group === undefined) groups.set(root, [claim])
+    else group.push(claim)
+  })
+  return [...groups.values()]
 }

@@ -33,6 +33,12 @@ export interface SettlementOptions {
    * took over, so the previous owner's last grants reach it by replication first. Default 2000 ms.
    */
   readonly handoverMs?: Millis
+  /**
+   * Why a peer must not be trusted with authority (it is quarantined for a settlement that failed
+   * re-validation), or undefined. Its resources are refused as `authority-unavailable` (nobody else
+   * may grant them either, so they never get a second holder) and its outcomes and prepares are not accepted.
+   */
+  readonly barred?: (peer: string) => string | undefined
 }
 
 /** The world side of settlement, carried out by the binding. */
@@ -76,6 +82,8 @@ export interface SettlementStats {
   crossOwnerAborts: number
   refusedUnavailable: number
   refusedNotOwner: number
+  /** Claims refused, and outcomes or prepares not accepted, because the owner is quarantined (`barred`). */
+  refusedQuarantined: number
   lateOutcomes: number
   stampsClamped: number
 }
@@ -129,6 +137,7 @@ export class SettlementCore {
     crossOwnerAborts: 0,
     refusedUnavailable: 0,
     refusedNotOwner: 0,
+    refusedQuarantined: 0,
     lateOutcomes: 0,
     stampsClamped: 0,
   }
@@ -212,6 +221,11 @@ export class SettlementCore {
       this.enqueue(claim)
       return
     }
+    const barred = this.barredRefusal(claim, route.coordinator)
+    if (barred !== undefined) {
+      this.answerLocal(claim, barred)
+      return
+    }
     if (!this.options.isReachable(route.coordinator)) {
       this.stats.refusedUnavailable++
       this.answerLocal(claim, rejectOf(claim, 'authority-unavailable', `the owner ${route.coordinator} of this ${claim.intent.action} cannot be reached; try again later`))
@@ -242,6 +256,12 @@ export class SettlementCore {
   private retry(claimId: string): void {
     const pending = this.pending.get(claimId)
     if (pending === undefined) return
+    const barred = this.barredRefusal(pending.claim, pending.coordinator)
+    if (barred !== undefined) {
+      this.pending.delete(claimId)
+      this.answerLocal(pending.claim, barred)
+      return
+    }
     if (this.now >= pending.deadline) {
       this.pending.delete(claimId)
       this.stats.refusedUnavailable++
@@ -266,6 +286,12 @@ export class SettlementCore {
       return
     }
     this.pending.delete(claimId)
+    // An owner convicted of a bad settlement: its word is not passed on to the player.
+    const barred = this.barredRefusal(pending.claim, from, '; its outcome was not accepted (the world document shows what it wrote)')
+    if (barred !== undefined) {
+      this.answerLocal(pending.claim, barred)
+      return
+    }
     this.commands.push({ type: 'answer', claim: pending.claim, result: outcome.result, ...(outcome.state !== undefined ? { state: outcome.state } : {}) })
   }
 
@@ -419,6 +445,11 @@ export class SettlementCore {
   private beginCrossOwner(claim: Claim, owners: ReadonlyMap<string, readonly string[]>): void {
     const mine = owners.get(this.options.self) ?? []
     const parts = new Map([...owners].filter(([owner]) => owner !== this.options.self))
+    const barredOwner = [...parts.keys()].find((owner) => this.options.barred?.(owner) !== undefined)
+    if (barredOwner !== undefined) {
+      this.settle(claim, { result: this.barredRefusal(claim, barredOwner) ?? rejectOf(claim, 'authority-unavailable', `owner ${barredOwner} is quarantined`) })
+      return
+    }
     const unreachable = [...parts.keys()].find((owner) => !this.options.isReachable(owner))
     if (unreachable !== undefined) {
       this.stats.refusedUnavailable++
@@ -499,6 +530,8 @@ export class SettlementCore {
     const route = this.route(claim)
     const vote = (ok: boolean, reason: string, message: string): void => this.send(from, { type: 'vote', claimId: claim.id, ok, reason, message })
     if ('reason' in route) return vote(false, route.reason, route.message)
+    const barred = this.barredRefusal(claim, from)
+    if (barred !== undefined && barred.type === 'reject') return vote(false, barred.reason, barred.message)
     const mine = route.resources.filter((resource) => this.options.membership.owner(resource) === this.options.self)
     if (route.coordinator !== from || claim.viewEpoch !== this.options.membership.view.epoch || mine.length === 0) {
       return vote(false, 'authority-unavailable', `peer ${this.options.self} does not own a part of this claim under view ${this.options.membership.view.epoch}`)
@@ -522,6 +555,14 @@ export class SettlementCore {
       for (const resource of prepared.resources) this.locks.delete(resource)
     }
     this.send(from, { type: 'done', claimId })
+  }
+
+  /** The refusal of a claim whose owner (or coordinator) `peer` is quarantined, counted; undefined when it is not. */
+  private barredRefusal(claim: Claim, peer: string, note = ''): IntentResult | undefined {
+    const why = this.options.barred?.(peer)
+    if (why === undefined) return undefined
+    this.stats.refusedQuarantined++
+    return rejectOf(claim, 'authority-unavailable', `owner ${peer} of this ${claim.intent.action} is quarantined (${why}); its resources are refused until it leaves the membership view${note}`)
   }
 
   /** A resource this peer owns only since a recent view change, whose previous owner's grants may still be on the way. */
