@@ -16,6 +16,11 @@ export interface Clock {
   setTimer(delayMs: Millis, fire: () => void): TimerHandle
   /** Cancels a timer; cancelling a fired or unknown timer is a no-op. */
   cancelTimer(handle: TimerHandle): void
+  /**
+   * Runs `fire` once the current synchronous work is done, before any timer (real time:
+   * `setImmediate`). Optional: without it a zero-delay timer stands in.
+   */
+  defer?(fire: () => void): void
 }
 
 /** A clock on real time. The only place in the library that reads the wall clock or sets real timers. */
@@ -41,6 +46,9 @@ export const createSystemClock = (): Clock => {
         clearTimeout(timer)
         timers.delete(handle)
       }
+    },
+    defer: (fire) => {
+      setImmediate(fire).unref?.()
     },
   }
 }

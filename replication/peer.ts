@@ -590,7 +590,15 @@ export class Peer {
           this.send(command.to, command.frame)
           break
         case 'setTimer': {
-          const handle = this.clock.setTimer(command.at - this.clock.now(), () => {
+          const delay = command.at - this.clock.now()
+          if (delay <= 0 && command.timer === 'lanes' && this.clock.defer !== undefined) {
+            // Due now (critical updates of this turn): leave as soon as the turn's work is done.
+            this.clock.defer(() => {
+              if (!this.closed) this.dispatch({ type: 'timer', timer: command.timer })
+            })
+            break
+          }
+          const handle = this.clock.setTimer(delay, () => {
             this.timers.delete(handle)
             if (!this.closed) this.dispatch({ type: 'timer', timer: command.timer })
           })

@@ -30,6 +30,12 @@ export interface LaneSettings {
   readonly bulkBatchMs: Millis
   /** Bytes queued over all documents before every batch is sent at once (overload). Default 1 MiB. */
   readonly maxQueuedBytes: number
+  /**
+   * Critical updates made in one turn of the event loop leave together, merged, at the end of the
+   * turn (the clock's `defer`), instead of one message each. A game server that writes a tick's
+   * changes one transaction at a time then sends one message per tick per peer. Default false.
+   */
+  readonly coalesceCritical: boolean
 }
 
 /** Partial lane settings as users pass them. */
@@ -42,6 +48,7 @@ export const resolveLaneSettings = (options: LaneOptions = {}): LaneSettings => 
     normalBatchMs: options.normalBatchMs ?? 5,
     bulkBatchMs: options.bulkBatchMs ?? 50,
     maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
+    coalesceCritical: options.coalesceCritical ?? false,
   }
   for (const key of ['normalBatchMs', 'bulkBatchMs', 'maxQueuedBytes'] as const) {
     if (!(settings[key] >= 0) || !Number.isFinite(settings[key])) throw new RangeError(`lane ${key} must be a non-negative number, got ${settings[key]}`)
@@ -97,7 +104,7 @@ export class PriorityLanes {
     this.stats[lane === 'critical' ? 'criticalUpdates' : lane === 'normal' ? 'normalUpdates' : 'bulkUpdates']++
     const wait = lane === 'critical' ? 0 : lane === 'normal' ? this.settings.normalBatchMs : this.settings.bulkBatchMs
     const batch = this.batches.get(doc)
-    if (wait === 0) {
+    if (wait === 0 && !this.settings.coalesceCritical) {
       if (batch === undefined) this.send(doc, [update])
       else {
         this.stats.promoted += batch.updates.length

@@ -15,7 +15,7 @@ describe('laneOf', () => {
   })
 
   it('checks settings', () => {
-    expect(resolveLaneSettings()).toEqual({ defaultPriority: 'critical', normalBatchMs: 5, bulkBatchMs: 50, maxQueuedBytes: 1024 * 1024 })
+    expect(resolveLaneSettings()).toEqual({ defaultPriority: 'critical', normalBatchMs: 5, bulkBatchMs: 50, maxQueuedBytes: 1024 * 1024, coalesceCritical: false })
     expect(() => resolveLaneSettings({ normalBatchMs: -1 })).toThrow(RangeError)
     expect(() => resolveLaneSettings({ defaultPriority: 'urgent' as 'bulk' })).toThrow(RangeError)
   })
@@ -124,6 +124,45 @@ describe('lanes on a peer', () => {
     scheduler.runUntil(200)
     expect(peers[1]!.getDoc('d')!.getMap('m').size).toBe(11)
     expect(peers[0]!.laneStats()).toMatchObject({ normalUpdates: 10, criticalUpdates: 1, sends: 2 })
+    for (const peer of peers) peer.close()
+  })
+})
+
+describe('coalesced critical updates', () => {
+  it('leave together, merged, once due; without coalescing each leaves alone', () => {
+    const sent: Uint8Array[] = []
+    const lanes = new PriorityLanes(resolveLaneSettings({ coalesceCritical: true }), (_doc, update) => sent.push(update))
+    const { doc, write } = source()
+    doc.on('update', (update: Uint8Array, origin: unknown) => lanes.push('d', update, origin, 0))
+    for (let i = 0; i < 20; i++) write(`k${i}`, i, 'tick')
+    expect(sent).toHaveLength(0)
+    expect(lanes.nextDue()).toBe(0)
+    lanes.flush(0)
+    expect(sent).toHaveLength(1)
+    const replica = new Y.Doc()
+    Y.applyUpdate(replica, sent[0] as Uint8Array)
+    expect(Object.keys(replica.getMap('m').toJSON())).toHaveLength(20)
+  })
+
+  it('go out at the end of the turn on a real clock: one message per peer for a burst of writes', async () => {
+    const { createSystemClock } = await import('../../core/index.js')
+    const { MemoryNetwork } = await import('../../transports/index.js')
+    const clock = createSystemClock()
+    const network = new MemoryNetwork()
+    const peers = ['a', 'b'].map((id, i) => new Peer({ id, transport: network.endpoint(id), clock, random: createRandom(i + 1), lanes: { coalesceCritical: true } }))
+    for (const peer of peers) {
+      peer.openDoc('d')
+      peer.start()
+    }
+    network.connectAll()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const before = peers[1]!.stats().framesReceived
+    const map = peers[0]!.getDoc('d')!.getMap('m')
+    for (let i = 0; i < 20; i++) map.set(`k${i}`, i)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(peers[1]!.getDoc('d')!.getMap('m').size).toBe(20)
+    expect(peers[1]!.stats().framesReceived - before).toBe(1)
+    expect(peers[0]!.laneStats()?.sends).toBe(1)
     for (const peer of peers) peer.close()
   })
 })
