@@ -8,6 +8,8 @@ import { contentJson, createRandom, createSystemClock } from '../../core/index.j
 import { MemoryNetwork } from '../../transports/index.js'
 import { Peer } from '../../replication/index.js'
 import { CLOSE_EPOCH_CHANGED, defaultAuthenticate, isStaleEpochState, signDevToken, startGateway, WS_MESSAGE_SYNC, type Gateway } from '../../gateway/index.js'
+import { Command } from 'commander'
+import { registerServeCommand, serveOptionsFrom, type ServeFlags, type ServerOptions } from '../../cli/index.js'
 import { createRealmsyncClient, type DocumentEpochChange, type RealmsyncClient, type WebSocketConstructor } from '../../client/index.js'
 
 // End to end over real sockets: a peer with epochs cuts a world document (and a player document)
@@ -225,5 +227,28 @@ describe('isStaleEpochState', () => {
     ws.send(encoding.toUint8Array(encoder))
     expect(await closed).toBe(CLOSE_EPOCH_CHANGED)
     expect(frames).toEqual([])
+  })
+})
+
+describe('realmsync serve --epochs', () => {
+  const flags = (extra: Partial<ServeFlags>): ServeFlags => ({ listen: '/ip4/127.0.0.1/tcp/0', data: '/tmp/x', logLevel: 'silent', transport: 'libp2p', clusterSecret: 'serve-epochs-test-secret', ...extra })
+  it('turns epochs on for the peer, with the bound options, and refuses bound options without it', () => {
+    expect(serveOptionsFrom(flags({})).peer).toEqual({ router: { kind: 'latency' } })
+    expect(serveOptionsFrom(flags({ epochs: true })).peer?.epochs).toEqual({})
+    expect(serveOptionsFrom(flags({ epochs: true, epochRatio: 8, epochMinBytes: 65536 })).peer?.epochs).toEqual({ maxSizeRatio: 8, minBytes: 65536 })
+    expect(() => serveOptionsFrom(flags({ epochRatio: 8 }))).toThrow(/need --epochs/)
+  })
+
+  it('parses the flags', async () => {
+    const program = new Command().exitOverride()
+    let seen: ServerOptions | undefined
+    registerServeCommand(program)
+    const serve = program.commands.find((command) => command.name() === 'serve')!
+    serve.action((parsed: ServeFlags) => {
+      seen = serveOptionsFrom(parsed)
+    })
+    await program.parseAsync(['serve', '--listen', '/ip4/127.0.0.1/tcp/0', '--data', '/tmp/x', '--cluster-secret', 'serve-epochs-test-secret', '--epochs', '--epoch-ratio', '6', '--epoch-min-bytes', '1024'], { from: 'user' })
+    expect(seen?.peer?.epochs).toEqual({ maxSizeRatio: 6, minBytes: 1024 })
+    await expect(program.parseAsync(['serve', '--listen', 'x', '--data', 'y', '--epochs', '--epoch-ratio', '1'], { from: 'user' })).rejects.toThrow(/above 1/)
   })
 })
