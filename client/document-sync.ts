@@ -76,7 +76,8 @@ export class DocumentSync {
     this.socket = new ReconnectingSocket(socketOptions, {
       onOpen: () => {
         this.sentFrames = 0
-        this.writes.unsend()
+        // During an epoch change the log keeps the closed socket's frame numbers: the epoch notice counts those.
+        if (this.next === undefined) this.writes.unsend()
         this.socket.send(frame((encoder) => syncProtocol.writeSyncStep1(encoder, this.syncing)))
       },
       onMessage: (bytes) => this.onMessage(bytes),

@@ -104,10 +104,16 @@ export class ClientConnection implements RoomMember {
     if (states.length > 0) this.send(wsAwarenessFrame(this.room.awareness, states))
   }
 
-  /** The document moved to a new epoch: an aware client hears what of its writes the old replica had, then every client is closed to resync with a fresh `Y.Doc`. */
-  epochChanged(epoch: number): void {
+  /**
+   * The document moved to a new epoch: an aware client hears which of its update frames are surely
+   * in the new epoch, then every client is closed to resync with a fresh `Y.Doc`. Only where this
+   * peer cut is that every frame handled; elsewhere a frame applied after the coordinator's cut is
+   * in no epoch (a client's write is not the peer's own to carry), so the client is told none and
+   * carries all its writes of the epoch (rewriting a value the base already holds changes nothing).
+   */
+  epochChanged(epoch: number, cutHere = true): void {
     if (this.closing) return
-    if (this.epochs?.aware === true) this.send(wsEpochFrame(epoch, this.updateFrames))
+    if (this.epochs?.aware === true) this.send(wsEpochFrame(epoch, cutHere ? this.updateFrames : 0))
     this.closeWith(CLOSE_EPOCH_CHANGED, epochChangedReason(this.room.name, epoch), 'epoch')
   }
 

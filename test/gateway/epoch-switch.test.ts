@@ -133,6 +133,10 @@ describe('gateway across document epochs', () => {
 
   it('the realmsync client swaps in a fresh Y.Doc per epoch, tells the app, and loses none of its writes', async () => {
     const changes: DocumentEpochChange[] = []
+    let written = 0
+    /** For each player-document change: client writes made between the cut and the change. */
+    const writtenSinceCut: number[] = []
+    let writtenAtCut = 0
     const player = 'player/p3/state'
     peer.openDoc(player)
     const client = createRealmsyncClient({
@@ -141,7 +145,10 @@ describe('gateway across document epochs', () => {
       WebSocket: WebSocket as unknown as WebSocketConstructor,
       random: (() => { const r = createRandom(3); return () => r.next() })(),
       documents: [WORLD, player],
-      onDocumentEpoch: (change) => changes.push(change),
+      onDocumentEpoch: (change) => {
+        changes.push(change)
+        if (change.name === player) writtenSinceCut.push(written - writtenAtCut)
+      },
       onError: () => {},
     })
     clients.push(client)
@@ -150,7 +157,6 @@ describe('gateway across document epochs', () => {
     const firstWorld = client.doc(WORLD)
     // The client writes its own document (unique keys plus one overwritten key) while the peer
     // writes the world and cuts both documents under it.
-    let written = 0
     for (let i = 0; i < 200; i++) {
       client.doc(player).transact(() => {
         client.doc(player).getMap('inv').set(`item${i}`, i)
@@ -163,6 +169,7 @@ describe('gateway across document epochs', () => {
       if (i === 40 || i === 120) {
         expect(peer.cutEpoch(WORLD)).toBe(true)
         expect(peer.cutEpoch(player)).toBe(true)
+        writtenAtCut = written
       }
       if (i % 3 === 0) await turn()
     }
@@ -172,6 +179,9 @@ describe('gateway across document epochs', () => {
     expect(client.doc(WORLD)).not.toBe(firstWorld)
     expect(changes.filter((change) => change.name === WORLD).length).toBeGreaterThanOrEqual(2)
     expect(changes.filter((change) => change.name === player).length).toBeGreaterThanOrEqual(2)
+    // Where this peer cut, the notice is exact: only writes the old replica lacked are carried, not the whole log.
+    // (paths: one per item plus 'last'; a few frames may still have been in flight at the cut, since the loop yields every third write).
+    changes.filter((c) => c.name === player).forEach((change, i) => expect(change.carried).toBeLessThanOrEqual((writtenSinceCut[i] ?? 0) + 4))
     const last = changes.filter((change) => change.name === WORLD).at(-1)!
     expect(last.doc).toBe(client.doc(WORLD))
     expect(last.epoch).toBe(peer.epochOf(WORLD)!.n)
@@ -180,6 +190,64 @@ describe('gateway across document epochs', () => {
     // A write on the replica the app still holds from before is carried into the current one.
     changes.filter((change) => change.name === player).at(-1)!.previous.getMap('inv').set('late', 'kept')
     await waitFor(() => inv().get('late') === 'kept', 'a stale-handle write to reach the peer')
+  })
+})
+
+describe('gateway on a peer that did not cut', () => {
+  it('the realmsync client carries its writes when another peer cut the document: none is lost', async () => {
+    const net = new MemoryNetwork()
+    const options = { clock: createSystemClock(), epochs: { checkIntervalMs: 1_000_000 }, acceptDocument: () => true }
+    // 'a' has the lower id: it coordinates; the gateway runs on 'b'.
+    const a = new Peer({ id: 'a', transport: net.endpoint('a'), random: createRandom(21), ...options })
+    const b = new Peer({ id: 'b', transport: net.endpoint('b'), random: createRandom(22), ...options })
+    a.start()
+    b.start()
+    net.connectAll()
+    const name = 'player/p5/state'
+    b.openDoc(name).getMap('inv').set('seed', 0)
+    await waitFor(() => a.getDoc(name)?.getMap('inv').get('seed') === 0, 'the document to reach the coordinator')
+    const gw = await startGateway({ peer: b, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 1000 })
+    const changes: DocumentEpochChange[] = []
+    const client = createRealmsyncClient({
+      url: `ws://127.0.0.1:${gw.port}`,
+      token: await token('p5', ['player/p5/*'], ['player/p5/*']),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      random: (() => { const r = createRandom(5); return () => r.next() })(),
+      documents: [name],
+      onDocumentEpoch: (change) => changes.push(change),
+      onError: () => {},
+    })
+    try {
+      await client.whenSynced(name)
+      for (let i = 0; i < 120; i++) {
+        client.doc(name).getMap('inv').set(`item${i}`, i)
+        if (i === 30) {
+          // 'a' cuts while cut off from 'b': the writes 'b' applies meanwhile are past the cut, in no epoch.
+          net.disconnect('a', 'b')
+          expect(a.cutEpoch(name)).toBe(true)
+        }
+        if (i === 60) {
+          await waitFor(() => b.getDoc(name)?.getMap('inv').get('item60') === 60, "'b' to apply the writes past the cut")
+          net.connect('a', 'b')
+          await waitFor(() => changes.length >= 1, 'the first swap')
+        }
+        if (i === 80) expect(a.cutEpoch(name)).toBe(true)
+        if (i % 4 === 0) await turn()
+      }
+      const all = (doc: Y.Doc | undefined): boolean => {
+        const inv = doc?.getMap('inv')
+        for (let i = 0; i < 120; i++) if (inv?.get(`item${i}`) !== i) return false
+        return true
+      }
+      await waitFor(() => all(a.getDoc(name)) && all(b.getDoc(name)) && b.epochOf(name)?.n === 2, 'every client write on both peers, in epoch 2')
+      expect(changes.length).toBeGreaterThanOrEqual(2)
+      expect(same(client.doc(name), b.getDoc(name) as Y.Doc)).toBe(true)
+    } finally {
+      client.close()
+      await gw.close()
+      a.close()
+      b.close()
+    }
   })
 })
 
