@@ -11,6 +11,8 @@ const MESSAGE_SYNC = 0
 const MESSAGE_AUTH = 2
 /** The gateway's epoch notice (gateway/epoch-resync.ts): the new epoch, and how many of our update frames it handled. */
 const MESSAGE_EPOCH = 100
+/** The gateway's epoch greeting: the epoch this connection syncs against. */
+const MESSAGE_EPOCH_GREETING = 101
 
 /** Transaction origin of this client's writes carried into a document's new epoch. */
 export const CLIENT_EPOCH_CARRY_ORIGIN = 'realmsync-client-epoch-carry'
@@ -63,6 +65,10 @@ export class DocumentSync {
   private sentFrames = 0
   private readonly listeners = new Map<Y.Doc, (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction) => void>()
   private epochChanges = 0
+  /** The epoch the current replica holds, from the gateway's greeting; named on reconnect so a stale replica is refused. */
+  private heldEpoch: number | undefined
+  /** The epoch the fresh replica is syncing against, during an epoch change. */
+  private nextEpoch: number | undefined
 
   constructor(
     /** The document name (the gateway path). */
@@ -73,7 +79,14 @@ export class DocumentSync {
   ) {
     this.current = doc
     this.listen(doc)
-    this.socket = new ReconnectingSocket(socketOptions, {
+    const url = socketOptions.url
+    const withEpoch = (base: string): string => {
+      if (this.next !== undefined || this.heldEpoch === undefined) return base
+      const target = new URL(base)
+      target.searchParams.set('epoch', String(this.heldEpoch))
+      return target.toString()
+    }
+    this.socket = new ReconnectingSocket({ ...socketOptions, url: () => withEpoch(typeof url === 'function' ? url() : url) }, {
       onOpen: () => {
         this.sentFrames = 0
         // During an epoch change the log keeps the closed socket's frame numbers: the epoch notice counts those.
@@ -160,6 +173,7 @@ export class DocumentSync {
   private beginEpochChange(): void {
     // A second change before the first finished just starts over with another fresh replica.
     this.next = new Y.Doc()
+    this.nextEpoch = undefined
   }
 
   private finishEpochChange(): void {
@@ -170,13 +184,15 @@ export class DocumentSync {
     for (const [doc, listener] of this.listeners) if (doc !== previous) doc.off('update', listener)
     for (const doc of [...this.listeners.keys()]) if (doc !== previous) this.listeners.delete(doc)
     this.current = next
+    this.heldEpoch = this.nextEpoch
+    this.nextEpoch = undefined
     this.listen(next)
     const notice = this.notice
     this.notice = undefined
     // Sent as an update like any local write (and logged again, in case another change follows).
     const carried = this.writes.carry(previous, next, notice?.handled ?? 0, CLIENT_EPOCH_CARRY_ORIGIN)
     this.epochChanges++
-    this.events.onEpochChange?.({ name: this.name, doc: next, previous, epoch: notice?.epoch ?? 0, carried })
+    this.events.onEpochChange?.({ name: this.name, doc: next, previous, epoch: this.heldEpoch ?? notice?.epoch ?? 0, carried })
   }
 
   private onMessage(bytes: Uint8Array): void {
@@ -201,6 +217,10 @@ export class DocumentSync {
         }
       } else if (type === MESSAGE_AUTH) {
         authProtocol.readAuthMessage(decoder, this.current, (_doc, reason) => this.events.onPermissionDenied(this.name, reason))
+      } else if (type === MESSAGE_EPOCH_GREETING) {
+        const epoch = decoding.readVarUint(decoder)
+        if (this.next === undefined) this.heldEpoch = epoch
+        else this.nextEpoch = epoch
       } else if (type === MESSAGE_EPOCH) {
         this.notice = { epoch: decoding.readVarUint(decoder), handled: decoding.readVarUint(decoder) }
       }

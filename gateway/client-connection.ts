@@ -8,7 +8,7 @@ import { closeReason } from './close-reason.js'
 import type { DocumentRoom, RoomMember } from './document-room.js'
 import { admitFrame } from './frame-admission.js'
 import { TokenBucket } from './token-bucket.js'
-import { CLOSE_EPOCH_CHANGED, epochChangedReason, isStaleEpochState, wsEpochFrame } from './epoch-resync.js'
+import { CLOSE_EPOCH_CHANGED, epochChangedReason, isStaleEpochState, wsEpochFrame, wsEpochGreetingFrame } from './epoch-resync.js'
 import { UnsupportedMessageError, decodeWsClientFrame, encodeAwarenessEntries, wsAwarenessFrame, wsPermissionDeniedFrame, wsSyncStep1Frame, wsSyncStep2Frame } from './y-websocket-frames.js'
 
 /** Close codes the gateway uses besides the auth codes 4401 and 4403 (RFC 6455 §7.4.1). */
@@ -45,6 +45,8 @@ export interface ConnectionEpochs {
   current(): number
   /** Whether the client asked for the epoch notice (`epochs=1`): the realmsync client does. */
   readonly aware: boolean
+  /** The epoch an aware client says its `Y.Doc` holds (`epoch=<n>`, from an earlier greeting); undefined for a fresh one. */
+  readonly held?: number
 }
 
 /** What a connection reports back to its gateway. */
@@ -99,6 +101,7 @@ export class ClientConnection implements RoomMember {
   private greet(): void {
     this.joined = true
     this.room.join(this)
+    if (this.epochs?.aware === true) this.send(wsEpochGreetingFrame(this.epochs.current()))
     this.send(wsSyncStep1Frame(this.room.doc))
     const states = [...this.room.awareness.getStates().keys()]
     if (states.length > 0) this.send(wsAwarenessFrame(this.room.awareness, states))
@@ -179,7 +182,9 @@ export class ClientConnection implements RoomMember {
     const { doc, awareness, name } = this.room
     if (!this.joined && this.epochs !== undefined) {
       const epoch = this.epochs.current()
-      if (frame.kind === 'sync-step-1' && isStaleEpochState(frame.stateVector, doc, epoch, this.writable)) {
+      // An aware client names its document's epoch; a stock one is judged by its state vector alone.
+      const held = this.epochs.held
+      if ((held !== undefined && held !== epoch) || (frame.kind === 'sync-step-1' && isStaleEpochState(frame.stateVector, doc, epoch, this.writable))) {
         this.closeWith(CLOSE_EPOCH_CHANGED, epochChangedReason(name, epoch), 'epoch')
         return
       }

@@ -22,8 +22,22 @@ export const CLOSE_EPOCH_CHANGED = 4100
 /** y-websocket outer message type of the epoch notice, sent only to clients that asked (`epochs=1`). */
 export const WS_MESSAGE_EPOCH = 100
 
+/** y-websocket outer message type of the epoch greeting to an aware client: the epoch its sync is against. */
+export const WS_MESSAGE_EPOCH_GREETING = 101
+
 /** The query parameter by which a client says it understands the epoch notice. */
 export const EPOCH_AWARE_PARAM = 'epochs'
+
+/** The query parameter by which an aware client names the epoch its `Y.Doc` holds (from the greeting): any other is refused as stale. */
+export const EPOCH_HELD_PARAM = 'epoch'
+
+/** The epoch greeting: the epoch a newly greeted aware client syncs against. */
+export const wsEpochGreetingFrame = (epoch: number): Uint8Array => {
+  const encoder = encoding.createEncoder()
+  encoding.writeVarUint(encoder, WS_MESSAGE_EPOCH_GREETING)
+  encoding.writeVarUint(encoder, epoch)
+  return encoding.toUint8Array(encoder)
+}
 
 /** The close reason for `CLOSE_EPOCH_CHANGED`. */
 export const epochChangedReason = (doc: string, epoch: number): string => `epoch-changed: '${doc}' moved to epoch ${epoch}; reconnect with a fresh Y.Doc`

@@ -22,7 +22,7 @@ import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce,
 import { SessionHost, type DrainReport, type SessionAdmission, type SessionOptions } from './session-host.js'
 import type { SessionRegistry } from './session-registry.js'
 import { InterestFanout } from './interest-fanout.js'
-import { EPOCH_AWARE_PARAM } from './epoch-resync.js'
+import { EPOCH_AWARE_PARAM, EPOCH_HELD_PARAM } from './epoch-resync.js'
 import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
 import type { IntentEngine } from '../resolvers/index.js'
 
@@ -237,9 +237,12 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     room.rebind(event.ydoc, event.epoch.n, event.cutHere)
   })
 
-  const admit = (ws: WebSocket, name: string, grants: Grants, epochAware: boolean): void => {
+  const admit = (ws: WebSocket, name: string, grants: Grants, query: URLSearchParams): void => {
     const writable = canWrite(grants, name)
-    const epochs = peer.epochOf(name) === undefined ? undefined : { current: () => peer.epochOf(name)?.n ?? 0, aware: epochAware }
+    const aware = query.get(EPOCH_AWARE_PARAM) === '1'
+    const heldText = query.get(EPOCH_HELD_PARAM)
+    const held = aware && heldText !== null && /^\d{1,9}$/.test(heldText) ? Number(heldText) : undefined
+    const epochs = peer.epochOf(name) === undefined ? undefined : { current: () => peer.epochOf(name)?.n ?? 0, aware, ...(held !== undefined ? { held } : {}) }
     const untrack = host?.trackDocument(grants.player, name)
     const connection = new ClientConnection(`${grants.player}#${nextConnection++}`, ws, roomOf(name), writable, limits, {
       onClosed: (closedConnection, kind) => {
@@ -352,7 +355,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         return
       }
       if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else admit(ws, name as string, outcome, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams.get(EPOCH_AWARE_PARAM) === '1')
+      else admit(ws, name as string, outcome, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams)
     })
   }
 

@@ -193,6 +193,44 @@ describe('gateway across document epochs', () => {
   })
 })
 
+describe('a realmsync client away during a switch', () => {
+  it('names the epoch it holds on reconnect, is refused as stale, and carries what it wrote while away', async () => {
+    const name = 'player/p6/state'
+    peer.openDoc(name).getMap('inv').set('seed', 1)
+    const changes: DocumentEpochChange[] = []
+    const client = createRealmsyncClient({
+      url: `ws://127.0.0.1:${gateway.port}`,
+      token: await token('p6', ['player/p6/*'], ['player/p6/*']),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      random: () => 0.5,
+      baseMs: 400,
+      documents: [name],
+      onDocumentEpoch: (change) => changes.push(change),
+      onError: () => {},
+    })
+    clients.push(client)
+    await client.whenSynced(name)
+    client.doc(name).getMap('inv').set('before', 1)
+    const inv = (): Y.Map<unknown> => (peer.getDoc(name) as Y.Doc).getMap('inv')
+    await waitFor(() => inv().get('before') === 1, 'the first write')
+    // Epoch 1, followed while connected. Its base and the next one both hold two keys: equal client-0
+    // clocks, so only the epoch the client names tells its replica is stale.
+    expect(peer.cutEpoch(name)).toBe(true)
+    await waitFor(() => changes.length === 1, 'the first swap')
+    const refusedBefore = gateway.stats().closedEpoch
+    // Dropped (it reconnects after 300 ms); meanwhile the document is cut again and the client writes.
+    client.reconnect()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(peer.cutEpoch(name)).toBe(true)
+    client.doc(name).getMap('inv').set('away', 2)
+    await waitFor(() => changes.length === 2 && inv().get('away') === 2, 'the second swap and the carried write')
+    expect(gateway.stats().closedEpoch - refusedBefore).toBe(1)
+    expect(changes[1]!.epoch).toBe(2)
+    expect(inv().toJSON()).toEqual({ seed: 1, before: 1, away: 2 })
+    expect(same(client.doc(name), peer.getDoc(name) as Y.Doc)).toBe(true)
+  })
+})
+
 describe('gateway on a peer that did not cut', () => {
   it('the realmsync client carries its writes when another peer cut the document: none is lost', async () => {
     const net = new MemoryNetwork()
