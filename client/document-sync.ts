@@ -154,12 +154,11 @@ export class DocumentSync {
     const listener = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
       if (origin === this) return
       if (doc !== this.current) {
-        // A write on a replica left behind (an app still holding it): carried into the current one.
-        if (this.next === undefined) {
-          const late = new PendingWrites()
-          late.record(doc, transaction, undefined)
-          late.carry(doc, this.current, 0, CLIENT_EPOCH_CARRY_ORIGIN)
-        }
+        // A write on a replica left behind (an app still holding it): carried into the current one
+        // (from where, if another epoch change is under way, it is carried on with the rest).
+        const late = new PendingWrites()
+        late.record(doc, transaction, undefined)
+        late.carry(doc, this.current, 0, CLIENT_EPOCH_CARRY_ORIGIN)
         return
       }
       // While a fresh replica syncs, the current one's updates are of an epoch the server left: kept for the carry, not sent.
