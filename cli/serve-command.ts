@@ -29,6 +29,9 @@ export interface ServeFlags {
   readonly gatewayHost?: string
   readonly authSecret?: string
   readonly gatewayUrl?: string
+  readonly epochs?: boolean
+  readonly epochRatio?: number
+  readonly epochMinBytes?: number
 }
 
 const list = (value: string | undefined): string[] =>
@@ -58,6 +61,10 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       throw new InvalidArgumentError(`--accept is not a valid regular expression: ${error instanceof Error ? error.message : String(error)}`)
     }
   }
+  if (!flags.epochs && (flags.epochRatio !== undefined || flags.epochMinBytes !== undefined)) throw new InvalidArgumentError('--epoch-ratio and --epoch-min-bytes need --epochs')
+  const epochs = flags.epochs
+    ? { ...(flags.epochRatio !== undefined ? { maxSizeRatio: flags.epochRatio } : {}), ...(flags.epochMinBytes !== undefined ? { minBytes: flags.epochMinBytes } : {}) }
+    : undefined
   let gateway: ServerOptions['gateway']
   if (flags.port !== undefined) {
     const authSecret = flags.authSecret ?? env[AUTH_SECRET_ENV]
@@ -83,7 +90,10 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
     ...(acceptDocuments ? { acceptDocuments } : {}),
     ...(flags.metricsPort !== undefined ? { metricsPort: flags.metricsPort } : {}),
     ...(flags.metricsHost ? { metricsHost: flags.metricsHost } : {}),
-    peer: { router: { kind: flags.router ?? 'latency', ...(flags.d !== undefined ? { d: flags.d } : {}) } },
+    peer: {
+      router: { kind: flags.router ?? 'latency', ...(flags.d !== undefined ? { d: flags.d } : {}) },
+      ...(epochs !== undefined ? { epochs } : {}),
+    },
   }
 }
 
@@ -146,6 +156,17 @@ export const registerServeCommand = (
     .option('--d <n>', 'fan-out of the dissemination trees (mesh degree for --router random)', (value: string) => {
       const parsed = Number(value)
       if (!Number.isInteger(parsed) || parsed < 1 || parsed > 64) throw new InvalidArgumentError('must be an integer from 1 to 64')
+      return parsed
+    })
+    .option('--epochs', 'document epochs: a document past its size bound moves to a fresh replica holding only its content (docs/epochs.md); gateway clients resync')
+    .option('--epoch-ratio <x>', 'with --epochs, cut when a document encodes to more than x times its live content (default 4)', (value: string) => {
+      const parsed = Number(value)
+      if (!(parsed > 1) || !Number.isFinite(parsed)) throw new InvalidArgumentError('must be a number above 1')
+      return parsed
+    })
+    .option('--epoch-min-bytes <n>', 'with --epochs, never cut a document smaller than n encoded bytes (default 4096)', (value: string) => {
+      const parsed = Number(value)
+      if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a whole number of bytes')
       return parsed
     })
     .action(async (flags: ServeFlags) => {

@@ -1,7 +1,7 @@
 import * as Y from 'yjs'
 import { RealmsyncError, type EphemeralValue, type IntentResult, type WorldValue } from '../core/index.js'
 import type { BackoffOptions } from './backoff.js'
-import { DocumentSync } from './document-sync.js'
+import { DocumentSync, type DocumentEpochChange } from './document-sync.js'
 import { IntentSender, type IntentOptions } from './intent-sender.js'
 import type { WebSocketConstructor } from './websocket-like.js'
 import { encodeInterest, type EphemeralBatchMessage, type SessionControlMessage } from './session-control.js'
@@ -31,6 +31,12 @@ export interface RealmsyncClientOptions extends BackoffOptions {
   readonly onEphemeral?: (batch: EphemeralBatchMessage) => void
   /** Told about frames from the server that do not decode and writes the server refused. */
   readonly onError?: (error: Error) => void
+  /**
+   * Told when a synced document moved to a new epoch (the server compacted it into a fresh replica):
+   * `client.doc(name)` now returns `change.doc`, already synced and holding this client's carried
+   * writes; rebind views and observers to it.
+   */
+  readonly onDocumentEpoch?: (change: DocumentEpochChange) => void
 }
 
 /** Counters of a client. */
@@ -157,9 +163,11 @@ export const createRealmsyncClient = (options: RealmsyncClientOptions): Realmsyn
   const documents = new Map<string, DocumentSync>()
   for (const name of options.documents ?? []) {
     if (documents.has(name)) continue
-    documents.set(name, new DocumentSync(name, new Y.Doc(), socketOptions(`/${encodeURIComponent(name)}`, () => ({})), {
+    // `epochs=1`: this client understands the gateway's epoch notice (gateway/epoch-resync.ts).
+    documents.set(name, new DocumentSync(name, new Y.Doc(), socketOptions(`/${encodeURIComponent(name)}`, () => ({ epochs: '1' })), {
       onPermissionDenied: (doc, reason) => onError(new RealmsyncClientError(`write to '${doc}' refused: ${reason}`)),
       onError: (doc, error) => onError(new RealmsyncClientError(`bad frame on '${doc}': ${error.message}`)),
+      ...(options.onDocumentEpoch ? { onEpochChange: options.onDocumentEpoch } : {}),
     }))
   }
   const applyEphemeral = (batch: EphemeralBatchMessage): void => {

@@ -10,6 +10,13 @@ export const isFinalClose = (code: number): boolean => (code >= 4400 && code <= 
 /** The gateway's redirect close (the session lives on another peer): reconnect at once, to the new URL. */
 export const CLOSE_REDIRECT = 4300
 
+/**
+ * The gateway's close when a document moved to a new epoch (gateway/epoch-resync.ts): resync with a
+ * fresh `Y.Doc`. The reconnect is quick but jittered over `baseMs`, so the clients of one document
+ * do not all come back in the same millisecond.
+ */
+export const CLOSE_EPOCH_CHANGED = 4100
+
 const MAX_QUICK_REDIRECTS = 3
 
 /** What a reconnecting socket reports. */
@@ -141,8 +148,9 @@ export class ReconnectingSocket {
       this.events.onClose(event.code, event.reason, final)
       if (final) return
       // A redirect is not a failure: the next URL is known and waiting would only add latency.
-      const quick = event.code === CLOSE_REDIRECT && this.quickRedirects++ < MAX_QUICK_REDIRECTS
-      const delay = quick ? 0 : reconnectDelay(this.attempt++, this.options.random(), this.options)
+      const quick = (event.code === CLOSE_REDIRECT || event.code === CLOSE_EPOCH_CHANGED) && this.quickRedirects++ < MAX_QUICK_REDIRECTS
+      const spread = event.code === CLOSE_EPOCH_CHANGED ? this.options.random() * (this.options.baseMs ?? 250) : 0
+      const delay = quick ? spread : reconnectDelay(this.attempt++, this.options.random(), this.options)
       this.timer = setTimeout(() => this.connect(), delay)
     }
   }

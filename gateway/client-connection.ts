@@ -8,6 +8,7 @@ import { closeReason } from './close-reason.js'
 import type { DocumentRoom, RoomMember } from './document-room.js'
 import { admitFrame } from './frame-admission.js'
 import { TokenBucket } from './token-bucket.js'
+import { CLOSE_EPOCH_CHANGED, epochChangedReason, isStaleEpochState, wsEpochFrame, wsEpochGreetingFrame } from './epoch-resync.js'
 import { UnsupportedMessageError, decodeWsClientFrame, encodeAwarenessEntries, wsAwarenessFrame, wsPermissionDeniedFrame, wsSyncStep1Frame, wsSyncStep2Frame } from './y-websocket-frames.js'
 
 /** Close codes the gateway uses besides the auth codes 4401 and 4403 (RFC 6455 §7.4.1). */
@@ -36,7 +37,17 @@ export interface ConnectionLimits {
 }
 
 /** Why connections were closed, counted by the gateway. */
-export type ConnectionCloseKind = 'malformed' | 'rate-limited' | 'slow-reader' | 'expired' | 'normal'
+export type ConnectionCloseKind = 'malformed' | 'rate-limited' | 'slow-reader' | 'expired' | 'epoch' | 'normal'
+
+/** How a connection follows document epochs (undefined: the peer runs without epochs). */
+export interface ConnectionEpochs {
+  /** The document's current epoch number. */
+  current(): number
+  /** Whether the client asked for the epoch notice (`epochs=1`): the realmsync client does. */
+  readonly aware: boolean
+  /** The epoch an aware client says its `Y.Doc` holds (`epoch=<n>`, from an earlier greeting); undefined for a fresh one. */
+  readonly held?: number
+}
 
 /** What a connection reports back to its gateway. */
 export interface ConnectionEvents {
@@ -56,6 +67,10 @@ export class ClientConnection implements RoomMember {
   readonly bucket: TokenBucket
   private closing = false
   private expiryTimer: ReturnType<typeof setTimeout> | undefined
+  /** Update-bearing frames (sync step 2, update) handled, told to an epoch-aware client at a switch. */
+  private updateFrames = 0
+  /** With epochs, the client joins only once its sync step 1 showed a document of the current epoch. */
+  private joined = false
 
   constructor(
     /** A label for logs: `<player>#<n>`. */
@@ -67,6 +82,7 @@ export class ClientConnection implements RoomMember {
     readonly limits: ConnectionLimits,
     private readonly events: ConnectionEvents,
     private readonly logger: Logger,
+    private readonly epochs?: ConnectionEpochs,
   ) {
     this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burstMessages, performance.now())
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
@@ -76,11 +92,32 @@ export class ClientConnection implements RoomMember {
 
   /** Joins the room and greets the client as y-websocket does: sync step 1, then the awareness states. */
   start(expiresAt: number | undefined): void {
+    if (expiresAt !== undefined) this.closeAtExpiry(expiresAt)
+    // With epochs the greeting waits for the client's step 1 (y-websocket clients send it first on
+    // open): a client holding an older epoch must get nothing to answer with a step 2 of old structs.
+    if (this.epochs === undefined) this.greet()
+  }
+
+  private greet(): void {
+    this.joined = true
     this.room.join(this)
+    if (this.epochs?.aware === true) this.send(wsEpochGreetingFrame(this.epochs.current()))
     this.send(wsSyncStep1Frame(this.room.doc))
     const states = [...this.room.awareness.getStates().keys()]
     if (states.length > 0) this.send(wsAwarenessFrame(this.room.awareness, states))
-    if (expiresAt !== undefined) this.closeAtExpiry(expiresAt)
+  }
+
+  /**
+   * The document moved to a new epoch: an aware client hears which of its update frames are surely
+   * in the new epoch, then every client is closed to resync with a fresh `Y.Doc`. Only where this
+   * peer cut is that every frame handled; elsewhere a frame applied after the coordinator's cut is
+   * in no epoch (a client's write is not the peer's own to carry), so the client is told none and
+   * carries all its writes of the epoch (rewriting a value the base already holds changes nothing).
+   */
+  epochChanged(epoch: number, cutHere = true): void {
+    if (this.closing) return
+    if (this.epochs?.aware === true) this.send(wsEpochFrame(epoch, cutHere ? this.updateFrames : 0))
+    this.closeWith(CLOSE_EPOCH_CHANGED, epochChangedReason(this.room.name, epoch), 'epoch')
   }
 
   /** A token's grant ends at `exp`: the connection it opened ends then too (4401, get a new token). */
@@ -143,12 +180,23 @@ export class ClientConnection implements RoomMember {
   private handle(bytes: Uint8Array): void {
     const frame = decodeWsClientFrame(bytes)
     const { doc, awareness, name } = this.room
+    if (!this.joined && this.epochs !== undefined) {
+      const epoch = this.epochs.current()
+      // An aware client names its document's epoch; a stock one is judged by its state vector alone.
+      const held = this.epochs.held
+      if ((held !== undefined && held !== epoch) || (frame.kind === 'sync-step-1' && isStaleEpochState(frame.stateVector, doc, epoch, this.writable))) {
+        this.closeWith(CLOSE_EPOCH_CHANGED, epochChangedReason(name, epoch), 'epoch')
+        return
+      }
+      this.greet()
+    }
     switch (frame.kind) {
       case 'sync-step-1':
         this.send(wsSyncStep2Frame(doc, frame.stateVector))
         return
       case 'sync-step-2':
       case 'update':
+        this.updateFrames++
         validateUpdate(name, frame.update)
         if (!this.writable) {
           // The stock provider answers every step 1 with a step 2, usually holding nothing new

@@ -6,6 +6,11 @@ import { wsAwarenessFrame, wsUpdateFrame } from './y-websocket-frames.js'
 export interface RoomMember {
   /** Queues a frame for the client (or closes a client that cannot keep up). */
   send(frame: Uint8Array): void
+  /**
+   * The document moved to epoch `epoch` (a fresh replica): the client must resync against it.
+   * `cutHere`: this peer cut it, so everything its old replica held is in the new base.
+   */
+  epochChanged?(epoch: number, cutHere: boolean): void
 }
 
 /** An awareness change as y-protocols reports it. */
@@ -44,14 +49,15 @@ export class DocumentRoom {
   private pending: PendingUpdate[] = []
   private pendingBytes = 0
   private flushScheduled = false
+  private current: Y.Doc
 
   constructor(
     /** The document name. */
     readonly name: string,
-    /** The peer's replicated document. */
-    readonly doc: Y.Doc,
+    doc: Y.Doc,
     private readonly scheduleFlush: FlushScheduler = (flush) => setImmediate(flush),
   ) {
+    this.current = doc
     this.awareness = new awarenessProtocol.Awareness(doc)
     this.awareness.setLocalState(null)
     this.onUpdate = (update, origin) => {
@@ -77,6 +83,27 @@ export class DocumentRoom {
     }
     doc.on('update', this.onUpdate)
     this.awareness.on('update', this.onAwareness)
+  }
+
+  /** The peer's replica clients sync against: the current epoch's, with epochs on. */
+  get doc(): Y.Doc {
+    return this.current
+  }
+
+  /**
+   * Moves the room to a document's new epoch replica (`Peer.onEpochSwitch`): updates held from the
+   * old replica are dropped (they belong to an epoch the clients are about to leave), the room
+   * listens to the new one, and every member is told so it resyncs. Awareness stays: it is per
+   * client, not per replica.
+   */
+  rebind(doc: Y.Doc, epoch: number, cutHere: boolean): void {
+    if (doc === this.current) return
+    this.current.off('update', this.onUpdate)
+    this.pending = []
+    this.pendingBytes = 0
+    this.current = doc
+    doc.on('update', this.onUpdate)
+    for (const member of [...this.members]) member.epochChanged?.(epoch, cutHere)
   }
 
   /** Sends the updates held since the last flush: one merged frame per member, none of its own. */
@@ -130,7 +157,7 @@ export class DocumentRoom {
   destroy(): void {
     this.pending = []
     this.pendingBytes = 0
-    this.doc.off('update', this.onUpdate)
+    this.current.off('update', this.onUpdate)
     this.awareness.off('update', this.onAwareness)
     this.awareness.destroy()
     this.members.clear()

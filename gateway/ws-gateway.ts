@@ -22,6 +22,7 @@ import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce,
 import { SessionHost, type DrainReport, type SessionAdmission, type SessionOptions } from './session-host.js'
 import type { SessionRegistry } from './session-registry.js'
 import { InterestFanout } from './interest-fanout.js'
+import { EPOCH_AWARE_PARAM, EPOCH_HELD_PARAM } from './epoch-resync.js'
 import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
 import type { IntentEngine } from '../resolvers/index.js'
 
@@ -87,6 +88,8 @@ export interface GatewayStats {
   redirects: number
   /** Ephemeral batches sent to subscribed clients. */
   ephemeralBatches: number
+  /** Document connections closed to resync after their document moved to a new epoch, or refused holding an older epoch. */
+  closedEpoch: number
 }
 
 /** A running gateway. */
@@ -159,12 +162,14 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     intentsAnswered: 0,
     intentsRefused: 0,
     redirects: 0,
+    closedEpoch: 0,
   }
   const closeCounter: Record<ConnectionCloseKind, keyof GatewayStats | undefined> = {
     malformed: 'closedMalformed',
     'rate-limited': 'closedRateLimited',
     'slow-reader': 'closedSlowReaders',
     expired: 'closedExpired',
+    epoch: 'closedEpoch',
     normal: undefined,
   }
   const rooms = new Map<string, DocumentRoom>()
@@ -224,8 +229,20 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     return grants
   }
 
-  const admit = (ws: WebSocket, name: string, grants: Grants): void => {
+  // Each switch moves the document's room to the new replica and sends its clients to resync.
+  const stopEpochs = peer.onEpochSwitch((event) => {
+    const room = rooms.get(event.doc)
+    if (room === undefined) return
+    logger.info({ doc: event.doc, epoch: event.epoch.n, clients: room.size }, 'document moved to a new epoch; clients resync')
+    room.rebind(event.ydoc, event.epoch.n, event.cutHere)
+  })
+
+  const admit = (ws: WebSocket, name: string, grants: Grants, query: URLSearchParams): void => {
     const writable = canWrite(grants, name)
+    const aware = query.get(EPOCH_AWARE_PARAM) === '1'
+    const heldText = query.get(EPOCH_HELD_PARAM)
+    const held = aware && heldText !== null && /^\d{1,9}$/.test(heldText) ? Number(heldText) : undefined
+    const epochs = peer.epochOf(name) === undefined ? undefined : { current: () => peer.epochOf(name)?.n ?? 0, aware, ...(held !== undefined ? { held } : {}) }
     const untrack = host?.trackDocument(grants.player, name)
     const connection = new ClientConnection(`${grants.player}#${nextConnection++}`, ws, roomOf(name), writable, limits, {
       onClosed: (closedConnection, kind) => {
@@ -236,7 +253,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       },
       onPermissionDenied: () => counters.permissionDenied++,
       onUpdateApplied: () => counters.updatesApplied++,
-    }, logger)
+    }, logger, epochs)
     connections.add(connection)
     counters.accepted++
     logger.debug({ client: connection.label, doc: name, writable }, 'client connected')
@@ -338,7 +355,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         return
       }
       if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else admit(ws, name as string, outcome)
+      else admit(ws, name as string, outcome, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams)
     })
   }
 
@@ -407,6 +424,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     close: async () => {
       if (closed) return
       closed = true
+      stopEpochs()
       clearInterval(ephemeralTimer)
       for (const connection of [...connections]) connection.closeWith(CLOSE_GOING_AWAY, 'server shutting down', 'normal')
       for (const room of rooms.values()) room.destroy()

@@ -6,6 +6,7 @@ import { DocumentRoom, type RoomMember } from '../../gateway/document-room.js'
 /** A member that keeps the updates it was sent, decoded from y-websocket update frames. */
 class Recorder implements RoomMember {
   readonly updates: Uint8Array[] = []
+  epochChanged?: (epoch: number, cutHere: boolean) => void
   send(frame: Uint8Array): void {
     const decoder = decoding.createDecoder(frame)
     expect(decoding.readVarUint(decoder)).toBe(0) // sync message
@@ -70,6 +71,28 @@ describe('DocumentRoom', () => {
     room.destroy()
     runFlushes()
     expect(reader.updates).toHaveLength(0)
+  })
+
+  it('moves to a new epoch replica: drops the old replica\'s held updates, tells members, relays the new one', () => {
+    const { room, reader, doc, runFlushes } = setup()
+    const told: Array<[number, boolean]> = []
+    reader.epochChanged = (epoch: number, cutHere: boolean) => told.push([epoch, cutHere])
+    doc.getMap('m').set('old', 1)
+    const next = new Y.Doc()
+    room.rebind(next, 1, true)
+    room.rebind(next, 1, true)
+    expect(told).toEqual([[1, true]])
+    expect(room.doc).toBe(next)
+    runFlushes()
+    expect(reader.updates).toHaveLength(0)
+    doc.getMap('m').set('later-old', 1)
+    next.getMap('m').set('new', 2)
+    runFlushes()
+    expect(reader.content()).toEqual({ new: 2 })
+    room.destroy()
+    next.getMap('m').set('after-destroy', 3)
+    runFlushes()
+    expect(reader.updates).toHaveLength(1)
   })
 
   it('flushes at once when a turn holds too many bytes', () => {
