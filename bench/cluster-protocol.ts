@@ -15,6 +15,7 @@ export type ClusterSystem =
   | 'realmsync-flood'
   | 'realmsync-latency-1tree'
   | 'realmsync-latency-normal'
+  | 'realmsync-latency-coalesced'
   | 'gossipsub'
   | 'gossipsub-signed'
 

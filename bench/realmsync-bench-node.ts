@@ -22,6 +22,8 @@ export interface RealmsyncNodeSettings {
   readonly router: RouterOptions
   /** Priority lane of local writes; default none, which the peer treats as critical (sent at once). */
   readonly lane?: 'normal' | 'bulk'
+  /** Critical writes of one event-loop turn leave merged at its end (lane setting `coalesceCritical`). */
+  readonly coalesceCritical?: boolean
 }
 
 /** Starts a realmsync peer with the given router and opens the shared document. */
@@ -34,7 +36,7 @@ export const startRealmsyncNode = async (config: WorkerConfig, settings: Realmsy
     logger: pino({ level: 'warn' }, pino.destination(2)),
     backoff: { initialMs: 100, maxMs: 1000 },
     store: STORE_SETTINGS[config.store],
-    peer: { router: settings.router },
+    peer: { router: settings.router, ...(settings.coalesceCritical ? { lanes: { coalesceCritical: true } } : {}) },
   })
   const doc = server.peer.openDoc(BENCH_DOC)
   return {
