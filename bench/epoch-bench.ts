@@ -13,6 +13,7 @@ import { createRandom, createSystemClock } from '../core/index.js'
 import { Peer, type EpochSwitch } from '../replication/index.js'
 import { MemoryNetwork } from '../transports/index.js'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
+import { LatencyHistogram } from './latency-histogram.js'
 
 const KEYS = 1000
 
@@ -43,16 +44,12 @@ export interface EpochPhaseResult {
   /** Epoch switches (whichever peer decided the cut). */
   readonly cuts: number
   readonly p99Ms: number
+  /** p99 of updates created within a second of a cut (per-second resolution). */
   readonly p99AroundCutsMs: number | null
   readonly loopDelayP99Ms: number
   readonly loopDelayMaxMs: number
 }
 
-const percentile = (values: number[], q: number): number => {
-  if (values.length === 0) return 0
-  const sorted = Float64Array.from(values).sort()
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -77,8 +74,12 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
   }
   network.connectAll()
   await sleep(200)
-  const delays: Array<[createdAt: number, delay: number]> = []
+  // One small histogram per second of creation time, so the bench's own memory stays flat (a list
+  // of every delay would grow by half a MiB a second and pass for a leak) and delays around a cut
+  // can still be told apart (the seconds within one of a cut).
+  const bySecond: LatencyHistogram[] = []
   const cutTimes: number[] = []
+  let origin = 0
   const watch = (doc: Y.Doc): void => {
     doc.getMap<number>('kv').observe((event) => {
       // A switch re-creates content from the base: only remote writes arriving as changes count.
@@ -86,7 +87,10 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
       const now = performance.now()
       for (const key of event.keysChanged) {
         const created = event.target.get(key) as number | undefined
-        if (typeof created === 'number' && created > 0) delays.push([created, now - created])
+        if (typeof created === 'number' && created > 0) {
+          const second = Math.max(0, Math.floor((created - origin) / 1000))
+          ;(bySecond[second] ??= new LatencyHistogram()).record(now - created)
+        }
       }
     })
   }
@@ -97,6 +101,7 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
   loop.enable()
   const samples: EpochSample[] = []
   const started = performance.now()
+  origin = started
   let written = 0
   let nextSample = 0
   const epochCount = () => (writer.epochStats()?.switches ?? 0) + 1
@@ -125,7 +130,14 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
   const final = writer.getDoc('world/bench') as Y.Doc
   const warmupS = Math.min(60, seconds / 5)
   const afterWarmup = samples.filter((sample) => sample.atS >= warmupS)
-  const around = delays.filter(([created]) => cutTimes.some((cut) => Math.abs(created - cut) <= 500)).map(([, delay]) => delay)
+  const all = new LatencyHistogram()
+  const around = new LatencyHistogram()
+  const cutSeconds = new Set(cutTimes.flatMap((cut) => [-1, 0, 1].map((d) => Math.floor((cut - started) / 1000) + d)))
+  bySecond.forEach((histogram, second) => {
+    if (histogram === undefined) return
+    all.merge(histogram.toJSON())
+    if (cutSeconds.has(second)) around.merge(histogram.toJSON())
+  })
   const result: EpochPhaseResult = {
     epochsOn,
     seconds,
@@ -136,8 +148,8 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
     encodedMaxKiB: Math.max(...samples.map((sample) => sample.encodedKiB)),
     contentKiB: contentSize(final) / 1024,
     cuts: writer.epochStats()?.switches ?? 0,
-    p99Ms: percentile(delays.map(([, delay]) => delay), 0.99),
-    p99AroundCutsMs: around.length > 0 ? percentile(around, 0.99) : null,
+    p99Ms: all.percentile(99),
+    p99AroundCutsMs: around.size > 0 ? around.percentile(99) : null,
     loopDelayP99Ms: loop.percentile(99) / 1e6,
     loopDelayMaxMs: loop.max / 1e6,
   }
