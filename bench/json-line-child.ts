@@ -1,7 +1,7 @@
 // A parent's handle on one benchmark child process that speaks JSON lines: started under tsx with
 // its configuration as argv[2], it takes commands on stdin and answers each, in order, with one JSON
-// line on stdout (its first line announces it is ready). The relay benchmarks' servers and load
-// generators use it; worker-process.ts is the cluster benchmark's own, typed to its worker.
+// line on stdout (its first line announces it is ready). The relay, cluster and resolution
+// benchmarks all start their child processes through it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { createInterface } from 'node:readline'
 

@@ -4,16 +4,15 @@
 // claimant, and claim -> the winner visible as holder on every process, and checks one winner each.
 //
 // usage: npx tsx bench/resolution-bench.ts [rounds=200] [windowMs=2]
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { wallNow } from './cluster-protocol.js'
 import { toMarkdownTable, type BenchRow } from './harness.js'
 import type { ResolutionAnswer, ResolutionCommand, ResolutionWorkerConfig } from './resolution-protocol.js'
 import { freePort } from './free-port.js'
+import { JsonLineChild } from './json-line-child.js'
 
 const WORKER = join(import.meta.dirname, 'resolution-worker.ts')
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -58,48 +57,8 @@ const percentiles = (values: number[]): Percentiles => {
 
 
 /** A worker process answering one JSON line per command, in order. */
-class Worker {
-  readonly ready: Promise<Extract<ResolutionAnswer, { event: 'ready' }>>
-  private readonly child: ChildProcessWithoutNullStreams
-  private readonly waiting: Array<(answer: ResolutionAnswer) => void> = []
-  private stderr = ''
-
-  constructor(config: ResolutionWorkerConfig) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', WORKER, JSON.stringify(config)], { stdio: ['pipe', 'pipe', 'pipe'] })
-    this.child.stderr.on('data', (chunk: Buffer) => (this.stderr = (this.stderr + chunk.toString()).slice(-4096)))
-    this.ready = new Promise((resolve) => this.waiting.push((answer) => resolve(answer as Extract<ResolutionAnswer, { event: 'ready' }>)))
-    createInterface({ input: this.child.stdout }).on('line', (line) => {
-      try {
-        const answer = JSON.parse(line) as ResolutionAnswer
-        this.waiting.shift()?.(answer)
-      } catch {
-        // not ours
-      }
-    })
-    this.child.once('exit', (code) => {
-      if (this.waiting.length > 0) process.stderr.write(`resolution-bench: worker ${config.index} exited (${code}): ${this.stderr}\n`)
-    })
-  }
-
-  ask(command: ResolutionCommand): Promise<ResolutionAnswer> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push((answer) => (answer.event === 'error' ? reject(new Error(answer.message)) : resolve(answer)))
-      this.child.stdin.write(`${JSON.stringify(command)}\n`)
-    })
-  }
-
-  quit(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.child.exitCode !== null) return resolve()
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000)
-      this.child.once('exit', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      this.child.stdin.write(`${JSON.stringify({ cmd: 'quit' })}\n`)
-    })
-  }
-}
+const startWorker = (config: ResolutionWorkerConfig): JsonLineChild<ResolutionCommand, ResolutionAnswer> =>
+  new JsonLineChild(`resolution worker ${config.index}`, WORKER, config)
 
 /** Runs the three-process resolution benchmark once. */
 export const runResolutionPhases = async (options: ResolutionBenchOptions = {}): Promise<ResolutionBenchResult> => {
@@ -108,10 +67,13 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
   const ports = await Promise.all([0, 1, 2].map(() => freePort()))
   const addresses = ports.map((port) => `/ip4/127.0.0.1/tcp/${port}`)
   const dirs = addresses.map(() => mkdtempSync(join(tmpdir(), 'realmsync-resolution-bench-')))
-  const workers = addresses.map((listen, index) => new Worker({ index, listen, bootstrap: addresses, dataDir: dirs[index]!, secret: 'resolution-bench', items: rounds }))
+  const workers = addresses.map((listen, index) => startWorker({ index, listen, bootstrap: addresses, dataDir: dirs[index]!, secret: 'resolution-bench', items: rounds }))
   try {
     const ready = await Promise.all(workers.map((worker) => worker.ready))
-    const members = ready.map((answer) => answer.id)
+    const members = ready.map((answer) => {
+      if (answer.event !== 'ready') throw new Error(`resolution worker did not start: ${JSON.stringify(answer)}`)
+      return answer.id
+    })
     await Promise.all(workers.map((worker) => worker.ask({ cmd: 'setup', members, windowMs: options.windowMs ?? 2 })))
     const deadline = Date.now() + 20_000
     for (;;) {
