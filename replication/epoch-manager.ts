@@ -39,6 +39,13 @@ export interface EpochSwitch {
   readonly carried: number
   /** Whether this peer decided the cut. */
   readonly cutHere: boolean
+  /**
+   * Which structs of the epoch left behind the new base holds: the coordinator's state vector of
+   * that epoch's replica at the cut (its own, where this peer cut). A write with id (client, clock)
+   * is in the base iff `clock < cut[client]`. Undefined when this peer was too far behind to tell
+   * (the chains share no link): then nothing of the epoch left is known to be in the base.
+   */
+  readonly cut: Uint8Array | undefined
 }
 
 /** Counters of epoch handling. */
@@ -66,8 +73,11 @@ export interface EpochHost {
   connectedPeers(): readonly string[]
   /** Sends an epoch channel payload. */
   send(to: string, payload: Uint8Array): void
-  /** Starts replicating `doc` under the wire name `wire`; `base` is the update it was opened from (stored first, so a stored epoch is self-contained). */
-  attach(wire: string, doc: Y.Doc, base: Uint8Array): void
+  /**
+   * Starts replicating `doc` under the wire name `wire`; `base` is the update it was opened from
+   * (stored first, with `chain`, so a stored epoch is self-contained and a restart reopens it).
+   */
+  attach(wire: string, doc: Y.Doc, base: Uint8Array, chain: readonly EpochLink[]): void
   /** Stops replicating the wire name. */
   detach(wire: string): void
   /** Whether a document this peer does not hold may be opened for `from`. */
@@ -156,6 +166,44 @@ export class EpochManager {
     this.watch(state, doc, GENESIS_EPOCH.id)
   }
 
+  /**
+   * Takes a document reopened from storage at a later epoch under management: `doc` holds the
+   * epoch's stored log (base first), `chain` and `base` the stored switch record. The peer can then
+   * tell a stale neighbour the current epoch as if it had just switched. Throws
+   * `EpochBaseMismatchError` when the record does not hold together (the base is not the tip's).
+   */
+  restore(name: string, doc: Y.Doc, chain: readonly EpochLink[], base: Uint8Array): void {
+    if (this.docs.has(name)) return
+    const tip = chain[chain.length - 1]
+    if (tip === undefined || tip.id.n === 0) throw new EpochBaseMismatchError(name, 0, this.host.self, 'stored chain ends at epoch 0')
+    if (contentHash(base) !== tip.id.hash) throw new EpochBaseMismatchError(name, tip.id.n, this.host.self, 'stored base does not match its hash')
+    const estimatedBytes = Y.encodeStateAsUpdate(doc).length
+    const state: EpochDoc = {
+      name,
+      chain: chain.slice(-MAX_CHAIN_LINKS),
+      base,
+      doc,
+      wire: epochWireName(name, tip.id),
+      startedAt: this.host.now(),
+      contentBytes: base.length,
+      estimatedBytes,
+      dirty: true,
+      changed: estimatedBytes > base.length,
+      uncuttable: false,
+      log: new OwnWriteLog(),
+      lastAnnounce: new Map(),
+      holders: new Set(),
+    }
+    this.docs.set(name, state)
+    this.watch(state, doc, tip.id)
+  }
+
+  /** What this peer tells a peer on an older epoch of a document: its chain (oldest first) and the current base. */
+  announcement(name: string): { readonly chain: readonly EpochLink[]; readonly base: Uint8Array } | undefined {
+    const state = this.docs.get(name)
+    return state === undefined ? undefined : { chain: state.chain, base: state.base }
+  }
+
   /** The current replica of a document. */
   current(name: string): Y.Doc | undefined {
     return this.docs.get(name)?.doc
@@ -234,7 +282,7 @@ export class EpochManager {
       return
     }
     const previous = tipOf(state.chain)
-    this.switchTo(state, [...message.chain], message.base, this.carryRule(verdict.fork, verdict.cut, previous), false, from)
+    this.switchTo(state, [...message.chain], message.base, this.carryRule(verdict.fork, verdict.cut, previous), false, from, verdict.fork === undefined ? undefined : verdict.cut)
   }
 
   /** Tells a newly connected peer the current epoch of every document past epoch 0. */
@@ -295,7 +343,7 @@ export class EpochManager {
     const previous = tipOf(state.chain)
     const link: EpochLink = { id: { n: previous.n + 1, coordinator: this.host.self, hash: rebuilt.hash }, cut: Y.encodeStateVector(state.doc) }
     this.stats.cuts++
-    this.switchTo(state, [...state.chain, link], rebuilt.update, this.carryRule(previous, link.cut, previous), true, undefined)
+    this.switchTo(state, [...state.chain, link], rebuilt.update, this.carryRule(previous, link.cut, previous), true, undefined, link.cut)
     return true
   }
 
@@ -344,7 +392,15 @@ export class EpochManager {
     return undefined
   }
 
-  private switchTo(state: EpochDoc, chain: EpochLink[], base: Uint8Array, carry: (write: OwnWrite) => CarryMode, cutHere: boolean, from: string | undefined): void {
+  private switchTo(
+    state: EpochDoc,
+    chain: EpochLink[],
+    base: Uint8Array,
+    carry: (write: OwnWrite) => CarryMode,
+    cutHere: boolean,
+    from: string | undefined,
+    cut: Uint8Array | undefined,
+  ): void {
     const previous = tipOf(state.chain)
     const previousDoc = state.doc
     const id = tipOf(chain)
@@ -363,7 +419,7 @@ export class EpochManager {
     state.dirty = false
     state.changed = false
     this.watch(state, doc, id)
-    this.host.attach(state.wire, doc, base)
+    this.host.attach(state.wire, doc, base, state.chain)
     // Announce before carrying, so on each FIFO link the announcement arrives before the carried writes.
     for (const peer of this.host.connectedPeers()) if (peer !== from) this.announce(state, peer, true)
     const writes = state.log.select((write) => carry(write) !== 'no')
@@ -374,7 +430,7 @@ export class EpochManager {
     }
     this.stats.switches++
     this.stats.carriedWrites += writes.length
-    this.host.switched({ doc: state.name, epoch: id, previous, ydoc: doc, previousDoc, carried: writes.length, cutHere })
+    this.host.switched({ doc: state.name, epoch: id, previous, ydoc: doc, previousDoc, carried: writes.length, cutHere, cut })
   }
 
   private watch(state: EpochDoc, doc: Y.Doc, epoch: EpochId): void {

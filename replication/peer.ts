@@ -11,6 +11,7 @@ import {
   encodeFrame,
   type Clock,
   type DocumentStore,
+  type StoredEpoch,
   type EphemeralEntry,
   type EphemeralValue,
   type Random,
@@ -28,7 +29,7 @@ import { resolveRouterSettings, type RouterOptions } from './router-settings.js'
 import { resolveLaneSettings, type LaneOptions, type LaneStats } from './priority-lanes.js'
 import { EPOCH_BASE_ORIGIN, EPOCH_CHANNEL, EpochManager, type EpochStats, type EpochSwitch } from './epoch-manager.js'
 import { resolveEpochSettings, type EpochOptions } from './epoch-settings.js'
-import { parseEpochWireName, type EpochId } from './epoch-chain.js'
+import { epochWireName, parseEpochWireName, type EpochId, type EpochLink } from './epoch-chain.js'
 
 /** Settings of a peer. Only `id`, `transport`, `clock` and `random` are required. */
 export interface PeerOptions {
@@ -196,8 +197,8 @@ export class Peer {
             send: (to, payload) => {
               this.sendChannel(to, EPOCH_CHANNEL, payload)
             },
-            attach: (wire, doc, base) => {
-              if (this.store) this.persist(wire, base, EPOCH_BASE_ORIGIN)
+            attach: (wire, doc, base, chain) => {
+              this.persistEpoch(wire, base, chain)
               this.attachReplica(wire, doc)
             },
             detach: (wire) => this.detachReplica(wire),
@@ -355,25 +356,44 @@ export class Peer {
 
   /**
    * Opens a document with its durable state from the store (snapshot, then logged updates), then
-   * lets anti-entropy catch it up. Rejects, leaving the document closed, if the stored rows are
-   * corrupt: a peer must not serve wrong state.
+   * lets anti-entropy catch it up. With epochs on and a store that keeps switch records, a document
+   * that was cut reopens at the epoch it last moved to (its log, base first) with its chain, so it
+   * can tell a stale neighbour the current epoch by itself. Rejects, leaving the document closed, if
+   * the stored rows or the switch record are corrupt: a peer must not serve wrong state.
    */
   async openStoredDoc(name: string): Promise<Y.Doc> {
     const existing = this.getDoc(name)
     if (existing) return existing
-    const loaded = this.store ? await this.store.load(name) : undefined
-    if (!loaded) return this.openDoc(name)
-    const parts = loaded.snapshot ? [loaded.snapshot, ...loaded.updates] : [...loaded.updates]
-    return this.openDoc(name, parts.length > 0 ? Y.mergeUpdates(parts) : undefined)
+    const head = this.epochs !== undefined && this.store?.loadEpoch !== undefined ? await this.store.loadEpoch(name) : undefined
+    const loaded = this.store ? await this.store.load(head?.wire ?? name) : undefined
+    const parts = loaded === undefined ? [] : loaded.snapshot ? [loaded.snapshot, ...loaded.updates] : [...loaded.updates]
+    const state = parts.length > 0 ? Y.mergeUpdates(parts) : undefined
+    if (head === undefined) return this.openDoc(name, state)
+    return this.getDoc(name) ?? this.openAtEpoch(name, head, state ?? head.base)
+  }
+
+  /** Opens a document at a stored later epoch (see `openStoredDoc`): the replica under its wire name, the manager's chain restored. */
+  private openAtEpoch(name: string, head: StoredEpoch, state: Uint8Array): Y.Doc {
+    const epochs = this.epochs as EpochManager
+    const chain: EpochLink[] = head.chain.map((link) => ({ id: { n: link.n, coordinator: link.coordinator, hash: link.hash }, cut: link.cut }))
+    const tip = chain[chain.length - 1]
+    if (tip === undefined || epochWireName(name, tip.id) !== head.wire) throw new InvalidDocumentNameError(head.wire)
+    const doc = new Y.Doc({ gc: true })
+    doc.clientID = this.random.int(1, 0xffffffff)
+    Y.applyUpdate(doc, state, 'restore')
+    epochs.restore(name, doc, chain, head.base)
+    this.attachReplica(head.wire, doc)
+    return doc
   }
 
   /** Opens every document the store holds; returns the names that failed to load and why. */
   async openStoredDocs(): Promise<Array<{ doc: string; error: Error }>> {
     if (!this.store) return []
     const failures: Array<{ doc: string; error: Error }> = []
-    for (const name of await this.store.listDocuments()) {
-      // Later epochs are stored under their wire names; the chain is not restored yet (docs/epochs.md).
-      if (this.epochs !== undefined && parseEpochWireName(name).n > 0) continue
+    const stored = await this.store.listDocuments()
+    // Later epochs are stored under their wire names: each is opened through its document (at its stored current epoch).
+    const names = this.epochs === undefined ? stored : [...new Set(stored.map((name) => parseEpochWireName(name).doc))]
+    for (const name of names) {
       try {
         await this.openStoredDoc(name)
       } catch (error) {
@@ -427,6 +447,23 @@ export class Peer {
     this.epochs?.destroy()
   }
 
+  /** Stores a new epoch's base with its switch record (one transaction, where the store can), so a restart reopens the epoch. */
+  private persistEpoch(wire: string, base: Uint8Array, chain: readonly EpochLink[]): void {
+    const store = this.store
+    if (!store) return
+    if (store.saveEpoch === undefined) {
+      this.persist(wire, base, EPOCH_BASE_ORIGIN)
+      return
+    }
+    const epoch: StoredEpoch = {
+      doc: parseEpochWireName(wire).doc,
+      wire,
+      chain: chain.map((link) => ({ n: link.id.n, coordinator: link.id.coordinator, hash: link.id.hash, cut: link.cut })),
+      base,
+    }
+    this.track(wire, store.saveEpoch(epoch, { hlc: this.hlc.tick(), wallMs: this.clock.now(), origin: this.id }))
+  }
+
   private persist(doc: string, update: Uint8Array, origin: unknown): void {
     if (origin === 'restore' || !this.store) return
     const meta = {
@@ -434,7 +471,12 @@ export class Peer {
       wallMs: this.clock.now(),
       origin: origin instanceof RemoteOrigin ? origin.peer : this.id,
     }
-    const write = this.store.append(doc, update, meta).then(
+    this.track(doc, this.store.append(doc, update, meta))
+  }
+
+  /** Counts a store write and keeps it pending until it settles (`flushed` waits for it). */
+  private track(doc: string, stored: Promise<void>): void {
+    const write = stored.then(
       () => {
         this.counters.storeAppends++
       },

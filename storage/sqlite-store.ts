@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import * as Y from 'yjs'
-import { validateUpdate, type DocumentStore, type LoadedDocument, type Millis, type StoredUpdateMeta } from '../core/index.js'
+import { validateUpdate, type DocumentStore, type LoadedDocument, type Millis, type StoredEpoch, type StoredUpdateMeta } from '../core/index.js'
 import { SnapshotBuilder } from './compaction.js'
 import { CorruptRowError, MissingDataDirError, StoreClosedError, StoreWriteError, UnknownDocumentError, UnstorableUpdateError } from './errors.js'
 import { parseStoredEpochName } from './epoch-names.js'
@@ -37,6 +37,8 @@ interface PendingAppend {
   readonly doc: string
   readonly update: Uint8Array
   readonly meta: StoredUpdateMeta
+  /** Set for an epoch's base: the switch record committed with it. */
+  readonly epoch?: StoredEpoch
   readonly resolve: () => void
   readonly reject: (error: unknown) => void
 }
@@ -128,6 +130,30 @@ export class SqliteDocumentStore implements DocumentStore {
    * reference to `update` until then: do not reuse the buffer.
    */
   append(doc: string, update: Uint8Array, meta: StoredUpdateMeta): Promise<void> {
+    return this.enqueue(doc, update, meta, undefined)
+  }
+
+  /**
+   * Appends a new epoch's base to the log of `epoch.wire` and records the switch (coordinator, cut,
+   * chain, base) in the same transaction: after a crash either both are there or neither. The
+   * epoch becomes the document's current one for `loadEpoch`.
+   */
+  saveEpoch(epoch: StoredEpoch, meta: StoredUpdateMeta): Promise<void> {
+    const parsed = parseStoredEpochName(epoch.wire)
+    if (parsed.n === 0 || parsed.doc !== epoch.doc || epoch.chain[epoch.chain.length - 1]?.n !== parsed.n) {
+      return Promise.reject(new UnstorableUpdateError(epoch.wire, `it is not the wire name of the tip of ${epoch.doc}'s chain`))
+    }
+    return this.enqueue(epoch.wire, epoch.base, meta, epoch)
+  }
+
+  /** The epoch a document last moved to through `saveEpoch` (chain and base), or undefined. Rejects with `CorruptRowError` on an unreadable record. */
+  async loadEpoch(doc: string): Promise<StoredEpoch | undefined> {
+    this.assertOpen()
+    this.commitAll()
+    return this.epochTable.head(doc)
+  }
+
+  private enqueue(doc: string, update: Uint8Array, meta: StoredUpdateMeta, epoch: StoredEpoch | undefined): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError())
     if (!(update instanceof Uint8Array) || update.byteLength === 0) return Promise.reject(new UnstorableUpdateError(doc, 'it is empty'))
     if (this.options.validateAppends) {
@@ -138,7 +164,7 @@ export class SqliteDocumentStore implements DocumentStore {
       }
     }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ doc, update, meta, resolve, reject })
+      this.queue.push({ doc, update, meta, ...(epoch !== undefined ? { epoch } : {}), resolve, reject })
       if (this.options.durability === 'sync' || this.queue.length >= this.options.maxBatch) this.commitBatch()
       else this.scheduleCommit()
     })
@@ -452,6 +478,11 @@ export class SqliteDocumentStore implements DocumentStore {
           const seq = state.nextSeq++
           this.tables.insertUpdate(state.id, pending.doc, seq, pending.meta, pending.update)
           if (seq === 1 && this.recordEpoch(pending.doc, pending.update, pending.meta.wallMs)) switched.add(parseStoredEpochName(pending.doc).doc)
+          if (pending.epoch !== undefined) {
+            // Re-entering an epoch stored before (its log goes on): its row exists, or is made here.
+            if (seq !== 1) this.recordEpoch(pending.doc, pending.update, pending.meta.wallMs)
+            this.epochTable.recordSwitch(pending.epoch)
+          }
           const count = counts.get(state) ?? { updates: 0, bytes: 0 }
           count.updates++
           count.bytes += pending.update.byteLength
