@@ -5,11 +5,12 @@ import * as syncProtocol from 'y-protocols/sync'
 import * as authProtocol from 'y-protocols/auth'
 import { CLOSE_EPOCH_CHANGED, ReconnectingSocket, type ReconnectingSocketOptions } from './reconnecting-socket.js'
 import { PendingWrites } from './pending-writes.js'
+import { cutClocks } from '../core/index.js'
 
 /** y-websocket outer message types the client handles (see gateway/y-websocket-frames.ts). */
 const MESSAGE_SYNC = 0
 const MESSAGE_AUTH = 2
-/** The gateway's epoch notice (gateway/epoch-resync.ts): the new epoch, and how many of our update frames it handled. */
+/** The gateway's epoch notice (gateway/epoch-resync.ts): the new epoch, how many of our update frames it handled, and the cut's state vector. */
 const MESSAGE_EPOCH = 100
 /** The gateway's epoch greeting: the epoch this connection syncs against. */
 const MESSAGE_EPOCH_GREETING = 101
@@ -59,11 +60,11 @@ export class DocumentSync {
   /** The fresh replica being synced after an epoch change, until it becomes current. */
   private next: Y.Doc | undefined
   /** The epoch notice of the connection that just closed: epoch and update frames the server handled. */
-  private notice: { epoch: number; handled: number } | undefined
+  private notice: { epoch: number; handled: number; cut: Uint8Array | undefined } | undefined
   private readonly writes = new PendingWrites()
   /** Update-bearing frames sent on the current socket. */
   private sentFrames = 0
-  private readonly listeners = new Map<Y.Doc, (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction) => void>()
+  private readonly listeners = new Map<Y.Doc, ReplicaListeners>()
   private epochChanges = 0
   /** The epoch the current replica holds, from the gateway's greeting; named on reconnect so a stale replica is refused. */
   private heldEpoch: number | undefined
@@ -140,7 +141,7 @@ export class DocumentSync {
 
   /** Stops syncing; the local document stays as it is. */
   destroy(): void {
-    for (const [doc, listener] of this.listeners) doc.off('update', listener)
+    for (const [doc, listener] of this.listeners) unlisten(doc, listener)
     this.listeners.clear()
     this.socket.stop()
   }
@@ -151,6 +152,10 @@ export class DocumentSync {
   }
 
   private listen(doc: Y.Doc): void {
+    // Recorded before Yjs collects what the transaction deleted (a delete's fingerprint), marked sent once it goes out.
+    const after = (transaction: Y.Transaction): void => {
+      if (transaction.origin !== this && doc === this.current && transaction.changed.size > 0) this.writes.record(doc, transaction, undefined)
+    }
     const listener = (update: Uint8Array, origin: unknown, _doc: Y.Doc, transaction: Y.Transaction): void => {
       if (origin === this) return
       if (doc !== this.current) {
@@ -163,10 +168,11 @@ export class DocumentSync {
       }
       // While a fresh replica syncs, the current one's updates are of an epoch the server left: kept for the carry, not sent.
       const sent = this.next === undefined && this.socket.send(frame((encoder) => syncProtocol.writeUpdate(encoder, update)))
-      this.writes.record(doc, transaction, sent ? this.sentFrames++ : undefined)
+      if (sent) this.writes.markSent(transaction, this.sentFrames++)
     }
+    doc.on('afterTransaction', after)
     doc.on('update', listener)
-    this.listeners.set(doc, listener)
+    this.listeners.set(doc, { update: listener, after })
   }
 
   private beginEpochChange(): void {
@@ -180,7 +186,7 @@ export class DocumentSync {
     if (next === undefined) return
     const previous = this.current
     this.next = undefined
-    for (const [doc, listener] of this.listeners) if (doc !== previous) doc.off('update', listener)
+    for (const [doc, listener] of this.listeners) if (doc !== previous) unlisten(doc, listener)
     for (const doc of [...this.listeners.keys()]) if (doc !== previous) this.listeners.delete(doc)
     this.current = next
     this.heldEpoch = this.nextEpoch
@@ -189,7 +195,8 @@ export class DocumentSync {
     const notice = this.notice
     this.notice = undefined
     // Sent as an update like any local write (and logged again, in case another change follows).
-    const carried = this.writes.carry(previous, next, notice?.handled ?? 0, CLIENT_EPOCH_CARRY_ORIGIN)
+    // With the cut's state vector, exactly the writes the new base lacks; else those the old replica had not handled.
+    const carried = this.writes.carry(previous, next, notice?.handled ?? 0, CLIENT_EPOCH_CARRY_ORIGIN, notice?.cut)
     this.epochChanges++
     this.events.onEpochChange?.({ name: this.name, doc: next, previous, epoch: this.heldEpoch ?? notice?.epoch ?? 0, carried })
   }
@@ -221,7 +228,15 @@ export class DocumentSync {
         if (this.next === undefined) this.heldEpoch = epoch
         else this.nextEpoch = epoch
       } else if (type === MESSAGE_EPOCH) {
-        this.notice = { epoch: decoding.readVarUint(decoder), handled: decoding.readVarUint(decoder) }
+        const epoch = decoding.readVarUint(decoder)
+        const handled = decoding.readVarUint(decoder)
+        // A gateway that knows the cut appends its state vector; checked here, so a bad one is reported and the notice falls back to the frame count.
+        const cut = decoding.hasContent(decoder) ? decoding.readVarUint8Array(decoder) : undefined
+        this.notice = { epoch, handled, cut: undefined }
+        if (cut !== undefined) {
+          cutClocks(cut)
+          this.notice.cut = cut
+        }
       }
     } catch (error) {
       // The server is trusted to speak the protocol; a frame that does not decode is reported, not fatal.
@@ -235,4 +250,15 @@ const frame = (write: (encoder: encoding.Encoder) => void): Uint8Array => {
   encoding.writeVarUint(encoder, MESSAGE_SYNC)
   write(encoder)
   return encoding.toUint8Array(encoder)
+}
+
+/** What a document sync listens to on one replica. */
+interface ReplicaListeners {
+  readonly update: (update: Uint8Array, origin: unknown, doc: Y.Doc, transaction: Y.Transaction) => void
+  readonly after: (transaction: Y.Transaction) => void
+}
+
+const unlisten = (doc: Y.Doc, listener: ReplicaListeners): void => {
+  doc.off('update', listener.update)
+  doc.off('afterTransaction', listener.after)
 }

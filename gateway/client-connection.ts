@@ -108,15 +108,16 @@ export class ClientConnection implements RoomMember {
   }
 
   /**
-   * The document moved to a new epoch: an aware client hears which of its update frames are surely
-   * in the new epoch, then every client is closed to resync with a fresh `Y.Doc`. Only where this
-   * peer cut is that every frame handled; elsewhere a frame applied after the coordinator's cut is
-   * in no epoch (a client's write is not the peer's own to carry), so the client is told none and
-   * carries all its writes of the epoch (rewriting a value the base already holds changes nothing).
+   * The document moved to a new epoch: an aware client hears which of its writes are in the new
+   * base, then every client is closed to resync with a fresh `Y.Doc`. The cut's state vector says
+   * it exactly (the client carries only writes whose ids it does not cover: a frame applied here
+   * after the coordinator's cut is in no epoch, since a client's write is not the peer's own to
+   * carry). The frame count is for clients that read no cut: every frame handled where this peer
+   * cut, none elsewhere.
    */
-  epochChanged(epoch: number, cutHere = true): void {
+  epochChanged(epoch: number, cutHere = true, cut?: Uint8Array): void {
     if (this.closing) return
-    if (this.epochs?.aware === true) this.send(wsEpochFrame(epoch, cutHere ? this.updateFrames : 0))
+    if (this.epochs?.aware === true) this.send(wsEpochFrame(epoch, cutHere ? this.updateFrames : 0, cut))
     this.closeWith(CLOSE_EPOCH_CHANGED, epochChangedReason(this.room.name, epoch), 'epoch')
   }
 

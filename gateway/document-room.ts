@@ -10,7 +10,7 @@ export interface RoomMember {
    * The document moved to epoch `epoch` (a fresh replica): the client must resync against it.
    * `cutHere`: this peer cut it, so everything its old replica held is in the new base.
    */
-  epochChanged?(epoch: number, cutHere: boolean): void
+  epochChanged?(epoch: number, cutHere: boolean, cut?: Uint8Array): void
 }
 
 /** An awareness change as y-protocols reports it. */
@@ -96,14 +96,14 @@ export class DocumentRoom {
    * listens to the new one, and every member is told so it resyncs. Awareness stays: it is per
    * client, not per replica.
    */
-  rebind(doc: Y.Doc, epoch: number, cutHere: boolean): void {
+  rebind(doc: Y.Doc, epoch: number, cutHere: boolean, cut?: Uint8Array): void {
     if (doc === this.current) return
     this.current.off('update', this.onUpdate)
     this.pending = []
     this.pendingBytes = 0
     this.current = doc
     doc.on('update', this.onUpdate)
-    for (const member of [...this.members]) member.epochChanged?.(epoch, cutHere)
+    for (const member of [...this.members]) member.epochChanged?.(epoch, cutHere, cut)
   }
 
   /** Sends the updates held since the last flush: one merged frame per member, none of its own. */

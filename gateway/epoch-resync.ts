@@ -43,15 +43,18 @@ export const wsEpochGreetingFrame = (epoch: number): Uint8Array => {
 export const epochChangedReason = (doc: string, epoch: number): string => `epoch-changed: '${doc}' moved to epoch ${epoch}; reconnect with a fresh Y.Doc`
 
 /**
- * The epoch notice: the new epoch's number, then how many update-bearing frames (sync step 2 and
- * update) of this connection the server handled before it switched. The client carries its writes
- * sent in later frames into the fresh document: they never reached the old replica.
+ * The epoch notice: the new epoch's number, how many update-bearing frames (sync step 2 and update)
+ * of this connection the server handled before it switched, and (when known) the state vector the
+ * new base was cut at. With the cut, the client carries exactly its writes the base lacks (ids the
+ * cut does not cover); without it, its writes sent in frames the server had not handled. A client
+ * that reads only the first two numbers ignores the cut.
  */
-export const wsEpochFrame = (epoch: number, handledUpdateFrames: number): Uint8Array => {
+export const wsEpochFrame = (epoch: number, handledUpdateFrames: number, cut?: Uint8Array): Uint8Array => {
   const encoder = encoding.createEncoder()
   encoding.writeVarUint(encoder, WS_MESSAGE_EPOCH)
   encoding.writeVarUint(encoder, epoch)
   encoding.writeVarUint(encoder, handledUpdateFrames)
+  if (cut !== undefined) encoding.writeVarUint8Array(encoder, cut)
   return encoding.toUint8Array(encoder)
 }
 

@@ -234,7 +234,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const room = rooms.get(event.doc)
     if (room === undefined) return
     logger.info({ doc: event.doc, epoch: event.epoch.n, clients: room.size }, 'document moved to a new epoch; clients resync')
-    room.rebind(event.ydoc, event.epoch.n, event.cutHere)
+    room.rebind(event.ydoc, event.epoch.n, event.cutHere, event.cut)
   })
 
   const admit = (ws: WebSocket, name: string, grants: Grants, query: URLSearchParams): void => {

@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { contentHash, rebuildContent, RealmsyncError, type Millis, type Random } from '../core/index.js'
+import { carryAcrossCut, contentHash, rebuildContent, RealmsyncError, type CutCarry, type Millis, type Random } from '../core/index.js'
 import {
   compareChains,
   decodeEpochMessage,
@@ -111,7 +111,7 @@ interface EpochDoc {
 }
 
 /** Whether a move carries an own write: yes, no, or (a delete that may already be in the base) only if the key is unchanged. */
-type CarryMode = 'yes' | 'no' | 'if-unchanged'
+type CarryMode = CutCarry
 
 const tipOf = (chain: readonly EpochLink[]): EpochId => (chain[chain.length - 1] as EpochLink).id
 
@@ -365,14 +365,10 @@ export class EpochManager {
       return (write) => (sameEpoch(write.epoch, previous) ? 'yes' : 'no')
     }
     const clocks = parseStateVector(cut)
-    const covered = (client: number, clock: number): boolean => clock < (clocks.get(client) ?? 0)
     return (write) => {
       if (write.epoch.n < fork.n) return 'no'
       if (!sameEpoch(write.epoch, fork)) return 'yes'
-      if (write.clock > (clocks.get(write.client) ?? 0)) return 'yes'
-      if (!write.pure) return 'no'
-      const deleted = write.value.t === 'deleted' ? write.value.wasId : undefined
-      return deleted !== undefined && !covered(deleted.client, deleted.clock) ? 'yes' : 'if-unchanged'
+      return carryAcrossCut(clocks, { client: write.client, clock: write.clock, pure: write.pure, deletedId: write.value.t === 'deleted' ? write.value.wasId : undefined })
     }
   }
 

@@ -1,5 +1,5 @@
 import * as Y from 'yjs'
-import { canonicalJson, EPOCH_BASE_CLIENT_ID } from '../core/index.js'
+import { EPOCH_BASE_CLIENT_ID, valueFingerprint } from '../core/index.js'
 import type { EpochId } from './epoch-chain.js'
 
 /** A value as a local write left it, detached from any document, so it can be written again elsewhere. */
@@ -132,11 +132,7 @@ export class OwnWriteLog {
 }
 
 /** A fingerprint of a value: its JSON for plain values, its kind for nested types (whose content a delete takes with it). */
-const fingerprint = (value: unknown): string => {
-  if (value instanceof Y.AbstractType) return `type:${value.constructor.name}`
-  if (value instanceof Uint8Array) return `bytes:${[...value].join(',')}`
-  return `json:${canonicalJson(value)}`
-}
+const fingerprint = valueFingerprint
 
 /** What a map key held before this transaction deleted it (its item is not collected before `afterTransaction`). */
 const deletedValue = (map: Y.Map<unknown>, key: string): WrittenValue => {

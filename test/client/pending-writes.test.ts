@@ -54,4 +54,49 @@ describe('PendingWrites', () => {
     expect(writes.carry(doc, fresh, 5, 'carry')).toBe(1)
     expect(fresh.getMap('m').toJSON()).toEqual({ b: 2 })
   })
+
+  it('with the cut state vector, carries exactly the writes the new base lacks: past the cut, and deletes by the rule of the cut', () => {
+    const { doc, writes } = recorded()
+    doc.clientID = 42
+    const m = doc.getMap<unknown>('m')
+    m.set('in', 1) // clock 0: in the base
+    m.set('gone', 'x') // clock 1: in the base
+    m.set('gone-too', 'y') // clock 2: in the base
+    const cut = Y.encodeStateVector(doc) // { 42: 3 }
+    m.delete('gone') // pure delete of a value the cut holds: the base may or may not hold the delete
+    m.set('past', 2) // clock 3: past the cut
+    m.set('fresh', 'z') // clock 4: past the cut
+    m.delete('fresh') // pure delete of a value past the cut: carried outright
+    const other = new Y.Doc()
+    other.clientID = 43
+    other.getMap('n').set('remote', 1)
+    const fresh = new Y.Doc()
+    // The new epoch: the base holds the cut's content, and another writer has since overwritten 'in' and 'gone-too'.
+    fresh.getMap('m').set('in', 'later')
+    fresh.getMap('m').set('gone', 'x')
+    fresh.getMap('m').set('gone-too', 'later')
+    fresh.getMap('m').set('fresh', 'base-of-another')
+    expect(writes.carry(doc, fresh, 0, 'carry', cut)).toBe(3)
+    expect(fresh.getMap('m').toJSON()).toEqual({ in: 'later', 'gone-too': 'later', past: 2 })
+
+    // A covered delete whose key another writer set since (another value) is left alone.
+    const again = recorded()
+    again.doc.clientID = 7
+    again.doc.getMap('m').set('k', 'old')
+    const cut2 = Y.encodeStateVector(again.doc)
+    again.doc.getMap('m').delete('k')
+    // A value another writer set past the cut, deleted here by a pure delete at a clock the cut covers: carried outright.
+    const remote = new Y.Doc()
+    remote.clientID = 44
+    remote.getMap('m').set('r', 'remote')
+    Y.applyUpdate(again.doc, Y.encodeStateAsUpdate(remote))
+    again.doc.getMap('m').delete('r')
+    const target = new Y.Doc()
+    target.getMap('m').set('k', 'new')
+    target.getMap('m').set('r', 'whatever')
+    expect(again.writes.carry(again.doc, target, 0, 'carry', cut2)).toBe(2)
+    expect(target.getMap('m').toJSON()).toEqual({ k: 'new' })
+    // A cut that is no state vector is refused.
+    expect(() => new PendingWrites().carry(doc, fresh, 0, 'carry', new Uint8Array([5]))).toThrow(/cut state vector/)
+  })
 })

@@ -166,6 +166,8 @@ describe('gateway across document epochs', () => {
       peerWrite()
       // Before the second cut, the client has followed the first (a cut during a swap just restarts it).
       if (i === 120) await waitFor(() => new Set(changes.map((change) => change.name)).size === 2, 'the first swap of both documents')
+      // ... and the peer has its writes, the carried ones included (else the second cut rightly misses them and they are carried again).
+      if (i === 120) await waitFor(() => (peer.getDoc(player) as Y.Doc).getMap('inv').get('last') === written - 1, 'the carried writes to reach the peer')
       if (i === 40 || i === 120) {
         expect(peer.cutEpoch(WORLD)).toBe(true)
         expect(peer.cutEpoch(player)).toBe(true)
@@ -280,6 +282,59 @@ describe('gateway on a peer that did not cut', () => {
       await waitFor(() => all(a.getDoc(name)) && all(b.getDoc(name)) && b.epochOf(name)?.n === 2, 'every client write on both peers, in epoch 2')
       expect(changes.length).toBeGreaterThanOrEqual(2)
       expect(same(client.doc(name), b.getDoc(name) as Y.Doc)).toBe(true)
+    } finally {
+      client.close()
+      await gw.close()
+      a.close()
+      b.close()
+    }
+  })
+})
+
+describe('gateway on a peer that did not cut: the cut state vector', () => {
+  it("does not carry a client's write the base holds over another writer's later value, and carries one past the cut once", async () => {
+    const net = new MemoryNetwork()
+    const options = { clock: createSystemClock(), epochs: { checkIntervalMs: 1_000_000 }, acceptDocument: () => true }
+    const a = new Peer({ id: 'a', transport: net.endpoint('a'), random: createRandom(31), ...options })
+    const b = new Peer({ id: 'b', transport: net.endpoint('b'), random: createRandom(32), ...options })
+    const cuts: Array<Uint8Array | undefined> = []
+    b.onEpochSwitch((event) => cuts.push(event.cut))
+    a.start()
+    b.start()
+    net.connectAll()
+    const name = 'player/p7/state'
+    b.openDoc(name).getMap('inv').set('seed', 0)
+    await waitFor(() => a.getDoc(name)?.getMap('inv').get('seed') === 0, 'the document to reach the coordinator')
+    const gw = await startGateway({ peer: b, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 1000 })
+    const changes: DocumentEpochChange[] = []
+    const client = createRealmsyncClient({
+      url: `ws://127.0.0.1:${gw.port}`,
+      token: await token('p7', ['player/p7/*'], ['player/p7/*']),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      random: (() => { const r = createRandom(7); return () => r.next() })(),
+      documents: [name],
+      onDocumentEpoch: (change) => changes.push(change),
+      onError: () => {},
+    })
+    const inv = (doc: Y.Doc | undefined) => doc?.getMap<unknown>('inv')
+    try {
+      await client.whenSynced(name)
+      // W1 (the client, on b) writes k; it reaches the coordinator before the cut, so the base holds it.
+      client.doc(name).getMap('inv').set('k', 'w1')
+      await waitFor(() => inv(a.getDoc(name))?.get('k') === 'w1', "W1's write to reach the coordinator")
+      net.disconnect('a', 'b')
+      expect(a.cutEpoch(name)).toBe(true)
+      // W2 (the coordinator's own writer) overwrites k in the new epoch; W1 writes past the cut on b.
+      inv(a.getDoc(name))!.set('k', 'w2')
+      client.doc(name).getMap('inv').set('past', 'w1-after-cut')
+      await waitFor(() => inv(b.getDoc(name))?.get('past') === 'w1-after-cut', "b to apply W1's write past the cut")
+      net.connect('a', 'b')
+      await waitFor(() => changes.length >= 1 && inv(a.getDoc(name))?.get('past') === 'w1-after-cut', 'the swap and the carried write')
+      await waitFor(() => same(client.doc(name), a.getDoc(name) as Y.Doc) && same(b.getDoc(name) as Y.Doc, a.getDoc(name) as Y.Doc), 'everyone to agree')
+      expect(cuts).toHaveLength(1)
+      expect(cuts[0]).toBeInstanceOf(Uint8Array)
+      expect(changes[0]!.carried).toBe(1)
+      for (const doc of [a.getDoc(name), b.getDoc(name), client.doc(name)]) expect(inv(doc)?.toJSON()).toEqual({ seed: 0, k: 'w2', past: 'w1-after-cut' })
     } finally {
       client.close()
       await gw.close()

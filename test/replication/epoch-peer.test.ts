@@ -60,6 +60,10 @@ describe('document epochs between peers', () => {
     expect(Y.encodeStateAsUpdate(peers[1]!.getDoc(DOC) as Y.Doc).length).toBeLessThan(sizeBefore / 3)
     expect(switches.filter((s) => s.epoch.n === 1)).toHaveLength(3)
     expect(switches.find((s) => s.cutHere)?.previous).toEqual(GENESIS_EPOCH.id)
+    // Every replica hears the coordinator's state vector at the cut: which writes the base holds.
+    const cut = switches.find((s) => s.cutHere)!.cut!
+    expect(Y.decodeStateVector(cut)).toEqual(Y.decodeStateVector(Y.encodeStateVector(before)))
+    for (const s of switches.filter((s) => s.epoch.n === 1)) expect(s.cut).toEqual(cut)
     expect(peers[0]!.docNames()).toEqual([DOC])
     // Writes keep flowing in the new epoch.
     map(0).set('after', 1)
