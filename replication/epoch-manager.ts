@@ -40,10 +40,11 @@ export interface EpochSwitch {
   /** Whether this peer decided the cut. */
   readonly cutHere: boolean
   /**
-   * Which structs of the epoch left behind the new base holds: the coordinator's state vector of
-   * that epoch's replica at the cut (its own, where this peer cut). A write with id (client, clock)
-   * is in the base iff `clock < cut[client]`. Undefined when this peer was too far behind to tell
-   * (the chains share no link): then nothing of the epoch left is known to be in the base.
+   * Which structs of the epoch left behind the new base holds: the coordinator's state vector at
+   * the cut (its own, where this peer cut; elsewhere from the announcement, the cut of the last
+   * epoch both chains share, which is the epoch left unless this peer leaves a losing fork). A
+   * write with id (client, clock) is in the base iff `clock < cut[client]`. Undefined when this
+   * peer was too far behind to tell (the chains share no link).
    */
   readonly cut: Uint8Array | undefined
 }
