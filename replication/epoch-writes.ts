@@ -131,15 +131,12 @@ export class OwnWriteLog {
   }
 }
 
-/** A fingerprint of a value: its JSON for plain values, its kind for nested types (whose content a delete takes with it). */
-const fingerprint = valueFingerprint
-
 /** What a map key held before this transaction deleted it (its item is not collected before `afterTransaction`). */
 const deletedValue = (map: Y.Map<unknown>, key: string): WrittenValue => {
   const item = map._map.get(key)
   if (item === undefined || item.content instanceof Y.ContentDeleted) return { t: 'deleted' }
   const content = item.content.getContent()
-  return { t: 'deleted', was: fingerprint(content[content.length - 1]), wasId: { client: item.id.client, clock: item.id.clock } }
+  return { t: 'deleted', was: valueFingerprint(content[content.length - 1]), wasId: { client: item.id.client, clock: item.id.clock } }
 }
 
 /**
@@ -177,7 +174,7 @@ export const replayWrite = (doc: Y.Doc, write: OwnWrite, onlyIfUnchanged = false
   }
   const last = keys[keys.length - 1] as string
   if (value.t === 'deleted') {
-    if (!onlyIfUnchanged || (value.was !== undefined && map.has(last) && fingerprint(map.get(last)) === value.was)) map.delete(last)
+    if (!onlyIfUnchanged || (value.was !== undefined && map.has(last) && valueFingerprint(map.get(last)) === value.was)) map.delete(last)
     return
   }
   const existing = map.get(last)
