@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws'
 import { isWireName } from '../core/index.js'
 import { SpectatorRequestError, type SharedSpectatorView, type SpectatorHub } from '../spectator/index.js'
 import { closeReason } from './close-reason.js'
-import { ClientConnection, CLOSE_POLICY_VIOLATION, type ConnectionEvents, type ConnectionLimits } from './client-connection.js'
+import { ClientConnection, CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_POLICY_VIOLATION, type ConnectionEvents, type ConnectionLimits } from './client-connection.js'
 import { DocumentRoom } from './document-room.js'
 import { EPOCH_AWARE_PARAM, EPOCH_HELD_PARAM } from './epoch-resync.js'
 
@@ -71,6 +71,8 @@ export const spectateRequestOf = (url: string | undefined): SpectateRequest | Sp
  */
 export class SpectatorRooms {
   private readonly rooms = new Map<string, DocumentRoom>()
+  /** Spectators per view, so a view that closes under them (the hub closed) sends them away rather than freezing them. */
+  private readonly members = new Map<string, Set<ClientConnection>>()
   private readonly stops: Array<() => void>
 
   constructor(
@@ -85,6 +87,8 @@ export class SpectatorRooms {
         room.rebind(shared.view.projection, shared.view.generation, true)
       }),
       hub.onViewClosed((shared) => {
+        for (const connection of [...(this.members.get(shared.key) ?? [])]) connection.closeWith(CLOSE_GOING_AWAY, 'spectator view closed', 'normal')
+        this.members.delete(shared.key)
         this.rooms.get(shared.key)?.destroy()
         this.rooms.delete(shared.key)
       }),
@@ -94,29 +98,38 @@ export class SpectatorRooms {
   /**
    * Admits a spectator whose token may read `request.doc`: a hold on the shared view, and a
    * read-only connection on its room. Returns undefined after closing the socket (1008) when the hub
-   * refuses the request (delay out of range, unknown filter).
+   * refuses the request (delay out of range, unknown filter), or 1011 when the view cannot be opened.
    */
   admit(ws: WebSocket, label: string, request: SpectateRequest, limits: ConnectionLimits, events: ConnectionEvents): ClientConnection | undefined {
     let lease
     try {
       lease = this.hub.join(request.doc, request.delayMs, request.filter)
     } catch (error) {
-      if (!(error instanceof SpectatorRequestError)) throw error
-      this.logger.info({ doc: request.doc, reason: error.message }, 'spectator refused')
-      ws.close(CLOSE_POLICY_VIOLATION, closeReason(`${error.code}: ${error.message}`))
+      if (error instanceof SpectatorRequestError) {
+        this.logger.info({ doc: request.doc, reason: error.message }, 'spectator refused')
+        ws.close(CLOSE_POLICY_VIOLATION, closeReason(`${error.code}: ${error.message}`))
+      } else {
+        // The hub's failure, not the spectator's: it costs this connection, never the process.
+        this.logger.error({ doc: request.doc, err: error instanceof Error ? error.message : String(error) }, 'spectator view could not be opened')
+        ws.close(CLOSE_INTERNAL_ERROR, 'internal-error: spectator view unavailable')
+      }
       return undefined
     }
     const { shared } = lease
     const aware = request.query.get(EPOCH_AWARE_PARAM) === '1'
     const heldText = request.query.get(EPOCH_HELD_PARAM)
     const held = aware && heldText !== null && /^\d{1,9}$/.test(heldText) ? Number(heldText) : undefined
+    const members = this.members.get(shared.key) ?? new Set<ClientConnection>()
+    this.members.set(shared.key, members)
     const connection = new ClientConnection(label, ws, this.roomOf(shared), false, limits, {
       ...events,
       onClosed: (closed, kind) => {
+        members.delete(closed)
         lease.release()
         events.onClosed(closed, kind)
       },
     }, this.logger, { current: () => shared.view.generation, aware, ...(held !== undefined ? { held } : {}) })
+    members.add(connection)
     this.logger.debug({ client: label, doc: request.doc, delay: shared.view.delayMs, filter: shared.filterName }, 'spectator connected')
     return connection
   }

@@ -129,6 +129,7 @@ export class SpectatorHub {
     this.lingerMs = options.lingerMs ?? 30_000
     this.random = options.random ?? createRandom(1)
     if (!(this.minDelayMs >= 0 && this.maxDelayMs >= this.minDelayMs)) throw new SpectatorSettingsError(`need 0 <= minDelayMs <= maxDelayMs, not ${this.minDelayMs} and ${this.maxDelayMs}`)
+    if (options.rebuildRatio !== undefined && !(options.rebuildRatio > 1)) throw new SpectatorSettingsError(`rebuildRatio must be above 1, not ${options.rebuildRatio}`)
     if (!(this.tickMs > 0)) throw new SpectatorSettingsError(`tickMs must be above 0, not ${this.tickMs}`)
     if (options.defaultFilter !== undefined && options.filters?.[options.defaultFilter] === undefined) {
       throw new SpectatorSettingsError(`defaultFilter '${options.defaultFilter}' is not one of the filters`)

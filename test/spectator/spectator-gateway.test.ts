@@ -193,6 +193,32 @@ describe('spectators through the gateway', () => {
     expect((await closeCodeOf(steady, `${SPECTATE_PATH_PREFIX}%E0%A4%A?token=${read}`))[0]).toBe(CLOSE_POLICY_VIOLATION)
   })
 
+  it('a hub closed under its spectators sends them away (1001)', async () => {
+    const hub = new SpectatorHub({ peer, clock: createSystemClock(), minDelayMs: 200 })
+    const gateway = await startGateway({ peer, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 500, spectators: hub })
+    try {
+      const watcher = spectate(gateway, { token: await token('s8', ['world/*']) })
+      await waitFor(() => watcher.provider.synced, 'sync')
+      hub.close()
+      await waitFor(() => watcher.closes.includes(1001), 'the spectator to be sent away')
+      watcher.provider.destroy()
+    } finally {
+      await gateway.close()
+    }
+  })
+
+  it('a view that cannot be opened costs the connection (1011), never the gateway', async () => {
+    const broken = new SpectatorHub({ peer: { getDoc: () => { throw new Error('store gone') }, onEpochSwitch: () => () => {} }, clock: createSystemClock(), minDelayMs: 200 })
+    const gateway = await startGateway({ peer, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), spectators: broken })
+    try {
+      expect(await closeCodeOf(gateway, `${SPECTATE_PATH_PREFIX}${encodeURIComponent(WORLD)}?token=${await token('s9', ['world/*'])}`)).toEqual([1011, 'internal-error: spectator view unavailable'])
+      expect(gateway.stats().refused).toBe(1)
+    } finally {
+      await gateway.close()
+      broken.close()
+    }
+  })
+
   it('exports spectator metrics', async () => {
     const registry = new Registry()
     registerSpectatorMetrics(steadyHub, registry, peer.id)

@@ -106,6 +106,7 @@ describe('SpectatorHub', () => {
     expect(codeOf(() => hub.join('world/1', 500, 'shown'))).toBeUndefined()
     expect(() => new SpectatorHub({ peer, clock, minDelayMs: 10, maxDelayMs: 5 })).toThrow(SpectatorSettingsError)
     expect(() => new SpectatorHub({ peer, clock, tickMs: 0 })).toThrow(SpectatorSettingsError)
+    expect(() => new SpectatorHub({ peer, clock, rebuildRatio: 0.5 })).toThrow(SpectatorSettingsError)
     expect(() => new SpectatorHub({ peer, clock, filters: {}, defaultFilter: 'missing' })).toThrow(SpectatorSettingsError)
     // Without filters everyone sees everything, and naming one is an error.
     const open = new SpectatorHub({ peer, clock })
