@@ -90,15 +90,22 @@ export interface SpectatorHubStats {
 
 interface ViewEntry {
   shared: { key: string; doc: string; filterName: string; view: SpectatorView; spectators: number }
-  tickTimer: TimerHandle | undefined
   lingerTimer: TimerHandle | undefined
 }
 
-/** One source replica the hub listens to, for every view of its document. */
+/**
+ * One source replica the hub listens to, for every view of its document. The tap merges each
+ * tick's updates once and hands the merged update to every view, so views of one document with
+ * different delays or filters do not each pay for the merge; it ticks them together.
+ */
 interface SourceTap {
   ydoc: Y.Doc
   readonly views: Set<ViewEntry>
   readonly onUpdate: (update: Uint8Array) => void
+  /** Updates since the last tick, and the newest one's arrival. */
+  open: Uint8Array[]
+  openAt: Millis
+  timer: TimerHandle | undefined
 }
 
 /**
@@ -223,13 +230,15 @@ export class SpectatorHub {
       ...(this.options.rebuildRatio !== undefined ? { rebuildRatio: this.options.rebuildRatio } : {}),
       ...(this.options.rebuildMinBytes !== undefined ? { rebuildMinBytes: this.options.rebuildMinBytes } : {}),
     })
+    const tap = this.tapOf(doc, source)
+    // The other views get what came before the snapshot first, so every queue stays in arrival order.
+    this.handOver(tap)
     // A new view has no past to show: it starts from the source as it is now, shown once that is
     // `delayMs` old (until then its projection is empty: never anything younger than the delay).
-    view.receive(Y.encodeStateAsUpdate(source), this.options.clock.now())
-    const entry: ViewEntry = { shared: { key, doc, filterName, view, spectators: 0 }, tickTimer: undefined, lingerTimer: undefined }
+    view.receive(Y.encodeStateAsUpdate(tap.ydoc), this.options.clock.now())
+    const entry: ViewEntry = { shared: { key, doc, filterName, view, spectators: 0 }, lingerTimer: undefined }
     this.views.set(key, entry)
-    this.tapOf(doc, source).views.add(entry)
-    this.scheduleTick(entry)
+    tap.views.add(entry)
     return entry
   }
 
@@ -240,13 +249,25 @@ export class SpectatorHub {
       ydoc: source,
       views: new Set(),
       onUpdate: (update) => {
-        const now = this.options.clock.now()
-        for (const entry of tap.views) entry.shared.view.receive(update, now)
+        tap.open.push(update)
+        tap.openAt = this.options.clock.now()
       },
+      open: [],
+      openAt: 0,
+      timer: undefined,
     }
     source.on('update', tap.onUpdate)
     this.taps.set(doc, tap)
+    this.scheduleTick(doc, tap)
     return tap
+  }
+
+  /** Merges the tap's open updates and hands them to every view of it, stamped with the newest arrival. */
+  private handOver(tap: SourceTap): void {
+    if (tap.open.length === 0) return
+    const update = tap.open.length === 1 ? (tap.open[0] as Uint8Array) : Y.mergeUpdates(tap.open)
+    for (const entry of tap.views) entry.shared.view.receive(update, tap.openAt)
+    tap.open = []
   }
 
   private onEpochSwitch(event: EpochSwitch): void {
@@ -255,17 +276,22 @@ export class SpectatorHub {
     tap.ydoc.off('update', tap.onUpdate)
     tap.ydoc = event.ydoc
     tap.ydoc.on('update', tap.onUpdate)
+    // What the old replica sent before the switch goes first: its updates never merge with the new one's.
+    this.handOver(tap)
     const state = Y.encodeStateAsUpdate(event.ydoc)
     const now = this.options.clock.now()
     for (const entry of tap.views) entry.shared.view.receiveEpoch(state, now)
   }
 
-  private scheduleTick(entry: ViewEntry): void {
-    entry.tickTimer = this.options.clock.setTimer(this.tickMs, () => {
-      if (this.views.get(entry.shared.key) !== entry) return
-      const result = entry.shared.view.tick(this.options.clock.now())
-      if (result.rebuilt) for (const listener of this.rebuildListeners) listener(entry.shared)
-      this.scheduleTick(entry)
+  private scheduleTick(doc: string, tap: SourceTap): void {
+    tap.timer = this.options.clock.setTimer(this.tickMs, () => {
+      if (this.taps.get(doc) !== tap) return
+      this.handOver(tap)
+      const now = this.options.clock.now()
+      for (const entry of [...tap.views]) {
+        if (entry.shared.view.tick(now).rebuilt) for (const listener of this.rebuildListeners) listener(entry.shared)
+      }
+      this.scheduleTick(doc, tap)
     })
   }
 
@@ -273,12 +299,12 @@ export class SpectatorHub {
     const { key, doc, view } = entry.shared
     if (this.views.get(key) !== entry) return
     this.views.delete(key)
-    if (entry.tickTimer !== undefined) this.options.clock.cancelTimer(entry.tickTimer)
     if (entry.lingerTimer !== undefined) this.options.clock.cancelTimer(entry.lingerTimer)
     const tap = this.taps.get(doc)
     tap?.views.delete(entry)
     if (tap !== undefined && tap.views.size === 0) {
       tap.ydoc.off('update', tap.onUpdate)
+      if (tap.timer !== undefined) this.options.clock.cancelTimer(tap.timer)
       this.taps.delete(doc)
     }
     for (const listener of this.closeListeners) listener(entry.shared)

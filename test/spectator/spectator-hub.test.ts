@@ -59,6 +59,22 @@ describe('SpectatorHub', () => {
     expect(lease.shared.view.stats().sourceEpochs).toBe(3)
   })
 
+  it('views of one document tick together: one queue entry per tick each, whatever the update rate', async () => {
+    const { clock, hub, current } = setup()
+    const short = hub.join('world/1', 1000).shared.view
+    const long = hub.join('world/1', 2000).shared.view
+    for (let tick = 0; tick < 5; tick++) {
+      for (let i = 0; i < 40; i++) current().getMap('hp').set(`e${i % 7}`, tick * 100 + i)
+      await clock.advance(100)
+    }
+    expect(short.stats().queueDepth).toBe(5)
+    expect(long.stats().queueDepth).toBe(5)
+    expect(hub.stats().queueDepth).toBe(10)
+    await clock.advance(2000)
+    expect(contentJson(short.projection)).toEqual(contentJson(current()))
+    expect(contentJson(long.projection)).toEqual(contentJson(current()))
+  })
+
   it('shares a view per document, delay and filter; closes it lingerMs after its last spectator leaves', async () => {
     const { clock, hub } = setup({ filters: { a: {}, b: { roots: ['hp'] } }, defaultFilter: 'a' })
     const closed: string[] = []
