@@ -78,7 +78,7 @@ export interface SpectatorHubStats {
   spectators: number
   /** Entries waiting in every view's delay queue. */
   queueDepth: number
-  /** Bytes waiting in every view's delay queue. */
+  /** Bytes waiting in every view's delay queue (a tick's merged update, shared by the views of one document, counts once per view). */
   queueBytes: number
   /** Map sets and deletes written into projections since the hub started (closed views included). */
   projectionWrites: number
@@ -138,7 +138,7 @@ export class SpectatorHub {
     if (!(this.minDelayMs >= 0 && this.maxDelayMs >= this.minDelayMs)) throw new SpectatorSettingsError(`need 0 <= minDelayMs <= maxDelayMs, not ${this.minDelayMs} and ${this.maxDelayMs}`)
     if (options.rebuildRatio !== undefined && !(options.rebuildRatio > 1)) throw new SpectatorSettingsError(`rebuildRatio must be above 1, not ${options.rebuildRatio}`)
     if (!(this.tickMs > 0)) throw new SpectatorSettingsError(`tickMs must be above 0, not ${this.tickMs}`)
-    if (options.defaultFilter !== undefined && options.filters?.[options.defaultFilter] === undefined) {
+    if (options.defaultFilter !== undefined && !(options.filters !== undefined && Object.hasOwn(options.filters, options.defaultFilter))) {
       throw new SpectatorSettingsError(`defaultFilter '${options.defaultFilter}' is not one of the filters`)
     }
     this.stopEpochs = options.peer.onEpochSwitch((event) => this.onEpochSwitch(event))

@@ -124,6 +124,7 @@ describe('SpectatorHub', () => {
     expect(() => new SpectatorHub({ peer, clock, tickMs: 0 })).toThrow(SpectatorSettingsError)
     expect(() => new SpectatorHub({ peer, clock, rebuildRatio: 0.5 })).toThrow(SpectatorSettingsError)
     expect(() => new SpectatorHub({ peer, clock, filters: {}, defaultFilter: 'missing' })).toThrow(SpectatorSettingsError)
+    expect(() => new SpectatorHub({ peer, clock, filters: {}, defaultFilter: 'toString' })).toThrow(SpectatorSettingsError)
     // Without filters everyone sees everything, and naming one is an error.
     const open = new SpectatorHub({ peer, clock })
     expect(open.join('world/1').shared.filterName).toBe('')
