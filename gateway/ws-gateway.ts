@@ -25,6 +25,8 @@ import { InterestFanout } from './interest-fanout.js'
 import { EPOCH_AWARE_PARAM, EPOCH_HELD_PARAM } from './epoch-resync.js'
 import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
 import type { IntentEngine } from '../resolvers/index.js'
+import type { SpectatorHub } from '../spectator/index.js'
+import { SpectatorRooms, spectateRequestOf, type SpectateRequest } from './spectator-route.js'
 
 /** Settings of `startGateway`. */
 export interface GatewayOptions {
@@ -58,6 +60,11 @@ export interface GatewayOptions {
   readonly sessions?: SessionOptions
   /** How often interest-filtered ephemeral changes go out to subscribed clients. Default 50 ms. */
   readonly ephemeralIntervalMs?: number
+  /**
+   * Serves delayed, filtered views of documents to spectators on `/.realmsync/spectate/<name>`
+   * (docs/spectator.md); the token needs read permission on the document. Default: no spectators.
+   */
+  readonly spectators?: SpectatorHub
 }
 
 /** Counters of a gateway. */
@@ -178,6 +185,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   let closed = false
   let host: SessionHost | undefined
   const fanout = new InterestFanout(peer.ephemeral)
+  const spectatorRooms = options.spectators === undefined ? undefined : new SpectatorRooms(options.spectators, logger)
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {
@@ -257,6 +265,25 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     connections.add(connection)
     counters.accepted++
     logger.debug({ client: connection.label, doc: name, writable }, 'client connected')
+    connection.start(grants.expiresAt)
+  }
+
+  const admitSpectator = (ws: WebSocket, spectate: SpectateRequest, grants: Grants): void => {
+    const connection = spectatorRooms?.admit(ws, `${grants.player}#${nextConnection++}`, spectate, limits, {
+      onClosed: (closedConnection, kind) => {
+        connections.delete(closedConnection)
+        const counter = closeCounter[kind]
+        if (counter) counters[counter as keyof typeof counters]++
+      },
+      onPermissionDenied: () => counters.permissionDenied++,
+      onUpdateApplied: () => counters.updatesApplied++,
+    })
+    if (connection === undefined) {
+      counters.refused++
+      return
+    }
+    connections.add(connection)
+    counters.accepted++
     connection.start(grants.expiresAt)
   }
 
@@ -341,7 +368,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       await onIntentUpgrade(request, socket, head)
       return
     }
-    const name = documentNameOf(request.url)
+    const spectate = spectatorRooms === undefined ? undefined : spectateRequestOf(request.url)
+    const name = spectate === undefined ? documentNameOf(request.url) : 'code' in spectate ? spectate : spectate.doc
     const outcome = typeof name === 'string' ? await decide(request, name) : name
     if (closed) {
       socket.destroy()
@@ -355,6 +383,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         return
       }
       if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
+      else if (spectate !== undefined && !('code' in spectate)) admitSpectator(ws, spectate, outcome)
       else admit(ws, name as string, outcome, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams)
     })
   }
@@ -425,6 +454,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       if (closed) return
       closed = true
       stopEpochs()
+      spectatorRooms?.close()
       clearInterval(ephemeralTimer)
       for (const connection of [...connections]) connection.closeWith(CLOSE_GOING_AWAY, 'server shutting down', 'normal')
       for (const room of rooms.values()) room.destroy()
