@@ -32,6 +32,8 @@ export interface ServeFlags {
   readonly epochs?: boolean
   readonly epochRatio?: number
   readonly epochMinBytes?: number
+  readonly spectators?: boolean
+  readonly spectatorMinDelay?: number
 }
 
 const list = (value: string | undefined): string[] =>
@@ -65,6 +67,8 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
   const epochs = flags.epochs
     ? { ...(flags.epochRatio !== undefined ? { maxSizeRatio: flags.epochRatio } : {}), ...(flags.epochMinBytes !== undefined ? { minBytes: flags.epochMinBytes } : {}) }
     : undefined
+  if (flags.spectatorMinDelay !== undefined && !flags.spectators) throw new InvalidArgumentError('--spectator-min-delay needs --spectators')
+  if (flags.spectators && flags.port === undefined) throw new InvalidArgumentError('--spectators are served by the client gateway: add --port')
   let gateway: ServerOptions['gateway']
   if (flags.port !== undefined) {
     const authSecret = flags.authSecret ?? env[AUTH_SECRET_ENV]
@@ -76,6 +80,7 @@ export const serveOptionsFrom = (flags: ServeFlags, env: NodeJS.ProcessEnv = pro
       key: { kind: 'secret', secret: authSecret },
       ...(flags.gatewayHost ? { host: flags.gatewayHost } : {}),
       ...(flags.gatewayUrl !== undefined ? { sessions: { url: flags.gatewayUrl.replace(/\/$/, '') } } : {}),
+      ...(flags.spectators ? { spectators: flags.spectatorMinDelay !== undefined ? { minDelayMs: flags.spectatorMinDelay } : {} } : {}),
     }
   }
   return {
@@ -167,6 +172,12 @@ export const registerServeCommand = (
     .option('--epoch-min-bytes <n>', 'with --epochs, never cut a document smaller than n encoded bytes (default 4096)', (value: string) => {
       const parsed = Number(value)
       if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a whole number of bytes')
+      return parsed
+    })
+    .option('--spectators', 'serve delayed, filtered spectator views on /.realmsync/spectate/<document>?delay=<ms> (docs/spectator.md); needs --port')
+    .option('--spectator-min-delay <ms>', 'with --spectators, the smallest delay a spectator may ask for (default 2000)', (value: string) => {
+      const parsed = Number(value)
+      if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidArgumentError('must be a whole number of milliseconds')
       return parsed
     })
     .action(async (flags: ServeFlags) => {

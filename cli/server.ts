@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createRandom, createSystemClock } from '../core/index.js'
 import { Peer, registerPeerMetrics, type PeerOptions } from '../replication/index.js'
 import { defaultAuthenticate, startGateway, type DrainReport, type Gateway, type IntentChannelOptions, type KeySource, type SessionOptions } from '../gateway/index.js'
+import { registerSpectatorMetrics, SpectatorHub } from '../spectator/index.js'
 import { openSqliteStore, type SqliteDocumentStore, type SqliteStoreOptions } from '../storage/index.js'
 import {
   createLibp2pTransport,
@@ -61,6 +62,8 @@ export interface ServerOptions {
     readonly intents?: IntentChannelOptions
     /** Player sessions (registry, affinity, handoff on drain, resume); default on with default settings. */
     readonly sessions?: SessionOptions
+    /** Delayed, filtered spectator views on `/.realmsync/spectate/<doc>` (docs/spectator.md); absent: none. */
+    readonly spectators?: { readonly minDelayMs?: number }
   }
   /** Further peer settings (anti-entropy interval, routing, ...). */
   readonly peer?: Partial<Omit<PeerOptions, 'id' | 'transport' | 'clock' | 'random' | 'store' | 'logger' | 'acceptDocument'>>
@@ -187,6 +190,11 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
   })
   const unreadableDocs = await peer.openStoredDocs()
   peer.start()
+  const spectatorOptions = options.gateway?.spectators
+  const spectators =
+    spectatorOptions === undefined
+      ? undefined
+      : new SpectatorHub({ peer, clock: createSystemClock(), ...(spectatorOptions.minDelayMs !== undefined ? { minDelayMs: spectatorOptions.minDelayMs } : {}) })
   const addresses = 'multiaddrs' in transport ? transport.multiaddrs() : [transport.url() ?? '']
 
   let metricsServer: Server | undefined
@@ -197,6 +205,7 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
     collectDefaultMetrics({ register: registry })
     registerPeerMetrics(peer, registry)
     registerTransportMetrics(transport, registry)
+    if (spectators) registerSpectatorMetrics(spectators, registry, peer.id)
     const host = options.metricsHost ?? '127.0.0.1'
     metricsServer = await startMetricsEndpoint(registry, host, options.metricsPort, () => ({
       id: peer.id,
@@ -219,6 +228,7 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
       logger,
       sessions: options.gateway.sessions ?? {},
       ...(intents ? { intents } : {}),
+      ...(spectators ? { spectators } : {}),
     })
     gatewayUrl = `ws://${host.includes(':') ? `[${host}]` : host}:${gateway.port}`
   }
@@ -245,6 +255,7 @@ export const startServer = async (options: ServerOptions): Promise<ServerHandle>
       closing ??= (async () => {
         // Clients first, so no write arrives at a peer that is closing.
         await gateway?.close()
+        spectators?.close()
         peer.close()
         await transport.close()
         await peer.flushed()

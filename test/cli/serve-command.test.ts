@@ -147,4 +147,45 @@ describe('serve with the client gateway', () => {
     const code = await new Promise<number>((resolve) => refused.once('close', (closeCode: number) => resolve(closeCode)))
     expect(code).toBe(4401)
   })
+
+  it('turns the spectator flags into options and refuses them without the gateway', () => {
+    const base = { listen: '/ip4/127.0.0.1/tcp/0', data: '/tmp/x', clusterSecret: SECRET, logLevel: 'silent', transport: 'ws', authSecret: AUTH } as const
+    expect(serveOptionsFrom({ ...base, port: 0, spectators: true }, {}).gateway?.spectators).toEqual({})
+    expect(serveOptionsFrom({ ...base, port: 0, spectators: true, spectatorMinDelay: 500 }, {}).gateway?.spectators).toEqual({ minDelayMs: 500 })
+    expect(serveOptionsFrom({ ...base, port: 0 }, {}).gateway?.spectators).toBeUndefined()
+    expect(() => serveOptionsFrom({ ...base, spectators: true }, {})).toThrow(/add --port/)
+    expect(() => serveOptionsFrom({ ...base, port: 0, spectatorMinDelay: 500 }, {})).toThrow(/needs --spectators/)
+  })
+
+  it('serves spectator views next to the gateway, with their metrics', async () => {
+    const { signDevToken } = await import('../../gateway/index.js')
+    const { default: WebSocket } = await import('ws')
+    const server = await startServer({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap: [],
+      dataDir: tempDir(),
+      admission: { clusterSecret: SECRET },
+      transport: 'ws',
+      logLevel: 'silent',
+      metricsPort: 0,
+      gateway: { port: 0, key: { kind: 'secret', secret: AUTH }, spectators: { minDelayMs: 100 } },
+    })
+    servers.push(server)
+    server.peer.openDoc('world/1').getMap('m').set('hello', 'world')
+    const token = await signDevToken({ player: 'viewer', read: ['world/*'], write: [], ttlSeconds: 60, secret: AUTH })
+    const spectator = new WebSocket(`${server.gatewayUrl}/.realmsync/spectate/world/1?token=${token}&delay=100`)
+    const first = await new Promise<Uint8Array>((resolve, reject) => {
+      spectator.once('message', (data: Buffer) => resolve(new Uint8Array(data)))
+      spectator.once('error', reject)
+      // A spectator speaks first: sync step 1 with an empty state vector (views may be rebuilt, so the room reads it before answering).
+      spectator.once('open', () => spectator.send(new Uint8Array([0, 0, 1, 0])))
+    })
+    expect(first[0]).toBe(0)
+    const metrics = await (await fetch(server.metricsUrl as string)).text()
+    expect(metrics).toMatch(/realmsync_spectators_connected\{[^}]*\} 1/)
+    spectator.close()
+    const tooSoon = new WebSocket(`${server.gatewayUrl}/.realmsync/spectate/world/1?token=${token}&delay=10`)
+    const code = await new Promise<number>((resolve) => tooSoon.once('close', (closeCode: number) => resolve(closeCode)))
+    expect(code).toBe(1008)
+  })
 })
