@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino'
 import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
 import { LaneOrigin } from '../../replication/index.js'
 import type { ActionContext, ActionHandler } from '../action-handler.js'
-import type { DecisionChannel, DecisionCore, DecisionSettlement } from '../decisions/index.js'
+import type { DecisionChannel, DecisionCore, DecisionSettlement, SignedActions } from '../decisions/index.js'
 import type { IntentEngine } from '../intent-engine.js'
 import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
@@ -24,6 +24,11 @@ export interface GateDecisionsOptions {
   readonly actions?: SettledActions
   /** Told how each reported settlement ended (confirmed by k peers, or rejected and why). */
   readonly onSettlement?: (report: SettlementReport) => void
+  /**
+   * Critical actions (kills, rare drops) decided by this peer as signed decisions: `gate.submit`
+   * hands their intents to `signed.submit` (the engine's handlers must include `signed.handlers()`).
+   */
+  readonly signed?: SignedActions
 }
 
 /** One owner settlement reported for re-validation, and how it ended. */
@@ -191,6 +196,13 @@ export class ResolverGate {
    * measures resolution latency in virtual time with it); the promise resolves with the same answer.
    */
   submit(session: string, intent: Intent, onAnswer?: (answer: GateAnswer) => void): Promise<GateAnswer> {
+    const signed = this.options.decisions?.signed
+    if (signed?.handles(intent.action) === true) {
+      return signed.submit(this.options.engine, session, intent).then((result) => {
+        onAnswer?.({ result })
+        return { result }
+      })
+    }
     const resolver = this.options.registry.get(intent.action)
     if (resolver?.kind !== 'exclusive') {
       const { answer, now } = this.options.engine.submitNow(session, intent)
