@@ -9,6 +9,7 @@ import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
 import type { Claim } from './resolver.js'
 import { SettlementCore, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+import { SettlementRollback, type RollbackRecord } from './settlement-rollback.js'
 import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
 
 /**
@@ -29,6 +30,13 @@ export interface GateDecisionsOptions {
    * hands their intents to `signed.submit` (the engine's handlers must include `signed.handlers()`).
    */
   readonly signed?: SignedActions
+  /**
+   * Whether this peer undoes settlements it quarantines an owner for (`SettlementRollback`): each
+   * wrongly held item goes back to the holder the settlement rule gives. Default true.
+   */
+  readonly rollback?: boolean
+  /** Told of every item this peer rolled back (or found moved on): the evidence. */
+  readonly onRollback?: (record: RollbackRecord) => void
 }
 
 /** One owner settlement reported for re-validation, and how it ended. */
@@ -119,6 +127,7 @@ export class ResolverGate {
   private batch: Claim[] = []
   /** Counters of signed settlements (all zero without the `decisions` option). */
   readonly decisionStats: GateDecisionStats = { reported: 0, confirmed: 0, rejected: {} }
+  private readonly rollback: SettlementRollback | undefined
 
   constructor(private readonly options: ResolverGateOptions) {
     const { link, registry, membership, clock } = options
@@ -130,6 +139,17 @@ export class ResolverGate {
     const decisions = options.decisions
     this.settledActions = decisions === undefined ? undefined : (decisions.actions ?? BUILTIN_SETTLED_ACTIONS)
     const settled = this.settledActions
+    this.rollback =
+      decisions === undefined || decisions.rollback === false
+        ? undefined
+        : new SettlementRollback({
+            world: options.world,
+            clock,
+            channel: decisions.channel,
+            origin: this.origin,
+            ...(decisions.actions !== undefined ? { actions: decisions.actions } : {}),
+            ...(decisions.onRollback !== undefined ? { onRollback: decisions.onRollback } : {}),
+          })
     this.core = new SettlementCore({
       ...options.settlement,
       self: link.id,
@@ -240,11 +260,17 @@ export class ResolverGate {
     return entry.promise
   }
 
+  /** Items this peer rolled back after quarantining their owner for a bad settlement (signed settlements). */
+  rollbacks(): readonly RollbackRecord[] {
+    return this.rollback?.rollbacks() ?? []
+  }
+
   /** Stops listening and cancels timers; claims still waiting are refused with `authority-unavailable`. */
   close(): void {
     if (this.closed) return
     this.closed = true
     this.stopListening()
+    this.rollback?.close()
     for (const handle of this.timers.values()) this.options.clock.cancelTimer(handle)
     this.timers.clear()
     for (const [claimId, { seq, answer }] of this.waiting) answer({ result: { type: 'reject', seq, reason: 'authority-unavailable', message: `gate closed before claim ${claimId} was settled` } })

@@ -180,7 +180,17 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     }
     expect(nodes.every((n) => n.world.getItem(later)!.holder.type === 'none')).toBe(true)
     expect(doubleHolds).toEqual([])
-    expect(versionOf(nodes[0]!.world, contested)).toBe(1)
+    // Rolled back: the peers that quarantined the owner moved the item to the rightful claimant, one version on, on every replica.
+    for (const node of nodes) {
+      expect(node.world.getItem(contested)!.holder).toEqual({ type: 'player', id: 'alice' })
+      expect(versionOf(node.world, contested)).toBe(2)
+    }
+    const rollbacks = nodes.filter((n) => n.id !== tampered).flatMap((n) => n.gate.rollbacks())
+    expect(rollbacks.length).toBe(4)
+    expect(rollbacks.every((r) => r.item === contested && r.decider === tampered && r.applied.version === 1 && r.rightful.id === 'alice')).toBe(true)
+    expect(rollbacks.some((r) => r.result === 'repaired')).toBe(true)
+    expect(rollbacks.every((r) => r.result === 'repaired' || r.result === 'moved-on')).toBe(true)
+    expect(nodes[tampered === 'p2' ? 2 : 0]!.gate.rollbacks()).toEqual([])
     close()
   })
 
