@@ -8,7 +8,8 @@ import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-
 import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
 import type { Claim } from './resolver.js'
-import { SettlementCore, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+import { CROSS_OWNER_DECISION_KIND } from './cross-owner-decision.js'
+import { SettlementCore, type CrossOwnerDecision, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
 import { SettlementRollback, type RollbackRecord } from './settlement-rollback.js'
 import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
 
@@ -41,6 +42,8 @@ export interface GateDecisionsOptions {
 
 /** One owner settlement reported for re-validation, and how it ended. */
 export interface SettlementReport {
+  /** `exclusive-settlement` (a window group) or `cross-owner-commit` (a coordinator's two-phase decision). */
+  readonly kind: string
   /** Ids of the claims settled together (they touch overlapping items). */
   readonly claims: readonly string[]
   /** Ids of the claims this owner granted, in the order it applied them. */
@@ -183,6 +186,9 @@ export class ResolverGate {
           })
         },
         currentState: (claim) => registry.get(claim.intent.action)?.currentState?.(this.contextOf(claim)),
+        ...(decisions !== undefined && settled !== undefined && decisions.core.hasRule(CROSS_OWNER_DECISION_KIND)
+          ? { decided: (claim: Claim, decision: CrossOwnerDecision) => this.reportCrossOwner(claim, decision, settled) }
+          : {}),
       },
     })
     this.stopListening = link.onChannel(CLAIMS_CHANNEL, (from, payload) => {
@@ -341,18 +347,34 @@ export class ResolverGate {
     }
   }
 
+  /**
+   * Coordinator: signs the commit decision of a cross-owner trade, with every owner's reservation
+   * outcome and its own reserved items as read before its part is written, for k peers to re-run
+   * `crossOwnerCommitRule` on.
+   */
+  private reportCrossOwner(claim: Claim, decision: CrossOwnerDecision, settled: SettledActions): void {
+    if (!Object.hasOwn(settled, claim.intent.action) || settled[claim.intent.action] !== 'trade') return
+    const mine = (decision.parts[decision.coordinator] ?? []).map((resource) => resource.slice('item:'.length))
+    const preState: WorldValue = { coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
+    this.sendReport(CROSS_OWNER_DECISION_KIND, [claim], preState, { commit: decision.commit }, decision.commit ? [claim.id] : [])
+  }
+
   private report(group: readonly Claim[], items: WorldValue, results: readonly IntentResult[]): void {
-    const decisions = this.options.decisions as GateDecisionsOptions
     const claims = group.map((claim, index) => claimEntry(claim, results[index] as IntentResult))
     const granted = group.filter((_, index) => results[index]?.type === 'ack').map((claim) => claim.id)
+    this.sendReport(SETTLEMENT_DECISION_KIND, group, { items, claims }, { granted }, granted)
+  }
+
+  private sendReport(kind: string, group: readonly Claim[], preState: WorldValue, outcome: WorldValue, granted: readonly string[]): void {
+    const decisions = this.options.decisions as GateDecisionsOptions
     this.decisionStats.reported++
-    void decisions.channel.report(SETTLEMENT_DECISION_KIND, (group[0] as Claim).intent, { items, claims }, { granted }).then((settlement) => {
+    void decisions.channel.report(kind, (group[0] as Claim).intent, preState, outcome).then((settlement) => {
       if (settlement.status === 'confirmed') this.decisionStats.confirmed++
       else {
         this.decisionStats.rejected[settlement.reason] = (this.decisionStats.rejected[settlement.reason] ?? 0) + 1
         this.logger.warn({ reason: settlement.reason, by: settlement.by, claims: group.map((claim) => claim.id) }, 'settlement not confirmed by re-validation')
       }
-      decisions.onSettlement?.({ claims: group.map((claim) => claim.id), granted, settlement })
+      decisions.onSettlement?.({ kind, claims: group.map((claim) => claim.id), granted, settlement })
     })
   }
 

@@ -51,6 +51,18 @@ export interface SettlementEffects {
   commit(claim: Claim, resources: readonly string[]): void
   /** The current state to send back with a refusal, if the resolver says. */
   currentState(claim: Claim): WorldValue | undefined
+  /** Coordinator: a cross-owner claim was decided, told before its own part is written (signed settlements report it). */
+  decided?(claim: Claim, decision: CrossOwnerDecision): void
+}
+
+/** A coordinator's commit decision of a cross-owner claim, with the reservation outcomes it rests on. */
+export interface CrossOwnerDecision {
+  readonly coordinator: string
+  readonly commit: boolean
+  /** Owner -> the resources of its part, the coordinator's own included. */
+  readonly parts: Readonly<Record<string, readonly string[]>>
+  /** Owner -> its reservation outcome (`ok`, or the refusal reason); an owner that did not answer is absent. */
+  readonly votes: Readonly<Record<string, { readonly ok: boolean; readonly reason: string }>>
 }
 
 /** What happens to the settlement core. */
@@ -481,15 +493,23 @@ export class SettlementCore {
       return
     }
     if (!ok) {
-      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) })
+      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) }, { owner: from, reason: reason || 'conflict' })
       return
     }
     state.votes.add(from)
     if (state.votes.size === state.parts.size) this.decide(state, true, { result: { type: 'ack', seq: state.claim.intent.seq, result: true } })
   }
 
-  private decide(state: CrossOwner, commit: boolean, outcome: Outcome): void {
+  private decide(state: CrossOwner, commit: boolean, outcome: Outcome, refusal?: { readonly owner: string; readonly reason: string }): void {
     state.decided = commit
+    if (this.options.effects.decided !== undefined) {
+      const parts: Record<string, readonly string[]> = { [this.options.self]: state.mine }
+      const votes: Record<string, { ok: boolean; reason: string }> = { [this.options.self]: { ok: true, reason: '' } }
+      for (const [owner, resources] of state.parts) parts[owner] = resources
+      for (const owner of state.votes) votes[owner] = { ok: true, reason: '' }
+      if (refusal !== undefined) votes[refusal.owner] = { ok: false, reason: refusal.reason }
+      this.options.effects.decided(state.claim, { coordinator: this.options.self, commit, parts, votes })
+    }
     if (commit) {
       this.stats.crossOwnerCommits++
       this.options.effects.commit(state.claim, state.mine)

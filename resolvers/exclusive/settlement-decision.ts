@@ -209,10 +209,12 @@ const sameHolder = (a: SettlementHolder, b: { readonly type: string; readonly id
 export const settlementPreStateCheck =
   (world: WorldDoc, actions: SettledActions = BUILTIN_SETTLED_ACTIONS) =>
   (decision: { readonly kind: string; readonly inputs: { readonly preState: WorldValue } }): Validation => {
-    if (decision.kind !== SETTLEMENT_DECISION_KIND) return accept()
+    if (decision.kind !== SETTLEMENT_DECISION_KIND && decision.kind !== CROSS_OWNER_KIND) return accept()
     const { preState } = decision.inputs
     const items = readItems(payloadField(preState, 'items'))
     if (items === undefined) return accept()
+    // A cross-owner commit names the coordinator's reserved items as they were before its part was written.
+    if (decision.kind === CROSS_OWNER_KIND) return itemsAgree(world, new Map([...items].map(([item, state]) => [item, new Map([[state.version, state.holder]])])))
     // Every state each item was in during the settlement, by version.
     const states = new Map<string, Map<number, SettlementHolder>>()
     const record = (item: string, state: ItemState): void => {
@@ -227,16 +229,24 @@ export const settlementPreStateCheck =
         if (state !== undefined) record(item, state)
       }
     })
-    for (const [item, byVersion] of states) {
-      const found = world.getItem(item)
-      if (found === undefined) continue
-      const holder = byVersion.get(world.itemVersion(item))
-      if (holder !== undefined && !sameHolder(holder, found.holder)) {
-        return refuse('conflict', `item ${item} at version ${world.itemVersion(item)} is held by ${JSON.stringify(found.holder)} here, the settlement says ${JSON.stringify(holder)}`)
-      }
-    }
-    return accept()
+    return itemsAgree(world, states)
   }
+
+/** The name `CROSS_OWNER_DECISION_KIND` has in cross-owner-decision.ts (which imports this file). */
+const CROSS_OWNER_KIND = 'cross-owner-commit'
+
+/** Whether the replica agrees with every (item, version) -> holder it is at. */
+const itemsAgree = (world: WorldDoc, states: ReadonlyMap<string, ReadonlyMap<number, SettlementHolder>>): Validation => {
+  for (const [item, byVersion] of states) {
+    const found = world.getItem(item)
+    if (found === undefined) continue
+    const holder = byVersion.get(world.itemVersion(item))
+    if (holder !== undefined && !sameHolder(holder, found.holder)) {
+      return refuse('conflict', `item ${item} at version ${world.itemVersion(item)} is held by ${JSON.stringify(found.holder)} here, the settlement says ${JSON.stringify(holder)}`)
+    }
+  }
+  return accept()
+}
 
 const settledItemsOf = (entry: ClaimEntry, semantics: ItemSettlementSemantics): string[] => {
   if (semantics === 'trade') {

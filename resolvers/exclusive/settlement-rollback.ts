@@ -1,5 +1,6 @@
 import type { Clock, ItemHolder, Millis, WorldDoc } from '../../core/index.js'
 import { DeferredRepairs, type DecisionChannel, type QuarantineRecord, type RepairOutcome } from '../decisions/index.js'
+import { CROSS_OWNER_DECISION_KIND, crossOwnerRepairs } from './cross-owner-decision.js'
 import { BUILTIN_SETTLED_ACTIONS, SETTLEMENT_DECISION_KIND, settlementRepairs, type SettledActions, type SettlementHolder, type SettlementRepair } from './settlement-decision.js'
 
 /** One item a rejected settlement gave the wrong holder, and what this peer did about it: the evidence. */
@@ -81,10 +82,15 @@ export class SettlementRollback {
   private quarantined(record: QuarantineRecord): void {
     const decision = record.decision?.decision
     // Only a settlement the rule disproves has a rightful state to return to; a lying pre-state does not.
-    if (decision === undefined || decision.kind !== SETTLEMENT_DECISION_KIND || record.reason !== 'revalidation-failed') return
-    const granted = (decision.outcome as { granted?: unknown } | null)?.granted
-    if (!Array.isArray(granted) || !granted.every((id): id is string => typeof id === 'string')) return
-    for (const repair of settlementRepairs(decision.inputs.preState, granted, this.options.actions ?? BUILTIN_SETTLED_ACTIONS)) {
+    if (decision === undefined || record.reason !== 'revalidation-failed') return
+    let repairs: SettlementRepair[] = []
+    if (decision.kind === CROSS_OWNER_DECISION_KIND) repairs = crossOwnerRepairs(decision.inputs.intent, decision.inputs.preState, decision.outcome)
+    else if (decision.kind === SETTLEMENT_DECISION_KIND) {
+      const granted = (decision.outcome as { granted?: unknown } | null)?.granted
+      if (!Array.isArray(granted) || !granted.every((id): id is string => typeof id === 'string')) return
+      repairs = settlementRepairs(decision.inputs.preState, granted, this.options.actions ?? BUILTIN_SETTLED_ACTIONS)
+    }
+    for (const repair of repairs) {
       const id = `${decision.id}\u0000${repair.item}`
       this.pendingRecords.set(id, { decisionId: decision.id, decider: decision.decider, repair })
       this.repairs.add(id, (world) => {
