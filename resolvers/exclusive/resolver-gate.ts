@@ -1,5 +1,5 @@
 import pino, { type Logger } from 'pino'
-import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
+import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type SettlementJournal, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
 import { LaneOrigin } from '../../replication/index.js'
 import type { ActionContext, ActionHandler } from '../action-handler.js'
 import type { DecisionChannel, DecisionCore, DecisionSettlement, SignedActions } from '../decisions/index.js'
@@ -88,6 +88,12 @@ export interface ResolverGateOptions {
   readonly logger?: Logger
   /** Signed, re-validated settlements and refusal of quarantined owners. Default off (no signing, no extra latency). */
   readonly decisions?: GateDecisionsOptions
+  /**
+   * Keeps settled outcomes and cross-owner reservations across a restart (`SqliteSettlementJournal`
+   * from storage/); the gate reloads them and resumes interrupted cross-owner claims on creation.
+   * Default: in memory only.
+   */
+  readonly settlementJournal?: SettlementJournal
 }
 
 /** An answer to a player: the intent's result, plus the current state when it lost a conflict. */
@@ -157,6 +163,7 @@ export class ResolverGate {
       ...options.settlement,
       self: link.id,
       membership,
+      ...(options.settlementJournal !== undefined ? { journal: options.settlementJournal } : {}),
       resolverOf: (action) => registry.get(action),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
       ...(decisions !== undefined
@@ -197,6 +204,7 @@ export class ResolverGate {
       if (message.type === 'claim' || message.type === 'prepare') this.hlc.receive(message.claim.intent.stamp)
       this.dispatch({ type: 'message', from, message })
     })
+    if (options.settlementJournal !== undefined) this.run(this.core.recover(clock.now()))
   }
 
   /** Counters of the claims protocol. */
