@@ -25,10 +25,22 @@ export interface DecisionChannelOptions {
   readonly onDropped?: (from: string, reason: string, message: string) => void
 }
 
+/** A decision started at once: signed and sent (its settlement still to come), or refused here. */
+export type DecisionStart =
+  | { readonly ok: true; readonly decision: SignedDecision; readonly settlement: Promise<DecisionSettlement> }
+  | { readonly ok: false; readonly reason: string; readonly message: string }
+
 /** A decision core bound to a peer's `resolvers/decisions` channel. */
 export interface DecisionChannel {
   /** Decides, signs and sends for re-validation; resolves when k peers attested or one rejected. */
   decide(kind: string, intent: Intent, preState: WorldValue): Promise<DecisionSettlement>
+  /**
+   * Like `decide`, but says synchronously whether the decision went out and what it decided, so a
+   * caller can apply the outcome before the attestations arrive (optimistic critical actions).
+   */
+  begin(kind: string, intent: Intent, preState: WorldValue): DecisionStart
+  /** Hears every peer this one quarantines (after `onQuarantine`); returns a function that stops listening. */
+  onQuarantined(listener: (record: QuarantineRecord) => void): () => void
   /** Signs an outcome this peer already produced and sends it for re-validation (`DecisionCore.report`). */
   report(kind: string, intent: Intent, preState: WorldValue, outcome: WorldValue): Promise<DecisionSettlement>
   /** Stops listening and cancels the expiry timer; pending decisions are rejected as `closed`. */
@@ -43,6 +55,7 @@ export const bindDecisions = (options: DecisionChannelOptions): DecisionChannel 
   const { peer, core, clock } = options
   const waiting = new Map<string, (settlement: DecisionSettlement) => void>()
   const interval = options.expiryIntervalMs ?? 250
+  const quarantineListeners = new Set<(record: QuarantineRecord) => void>()
   let timer: TimerHandle | undefined
   let closed = false
 
@@ -51,7 +64,10 @@ export const bindDecisions = (options: DecisionChannelOptions): DecisionChannel 
       if (command.type === 'send') peer.sendChannel(command.to, DECISIONS_CHANNEL, command.payload)
       else if (command.type === 'confirmed') settle(command.decision.decision.id, { status: 'confirmed', decision: command.decision, attestations: command.attestations })
       else if (command.type === 'rejected') settle(command.decision.id, { status: 'rejected', reason: command.reason, by: command.by })
-      else if (command.type === 'quarantined') options.onQuarantine?.(command.record)
+      else if (command.type === 'quarantined') {
+        options.onQuarantine?.(command.record)
+        for (const listener of [...quarantineListeners]) listener(command.record)
+      }
       else options.onDropped?.(command.from, command.reason, command.message)
     }
   }
@@ -70,18 +86,27 @@ export const bindDecisions = (options: DecisionChannelOptions): DecisionChannel 
   timer = clock.setTimer(interval, tick)
   const connected = (): Set<string> => new Set(peer.connectedPeers())
 
-  const start = (decideNow: (reachable: (peer: string) => boolean) => DecideResult): Promise<DecisionSettlement> => {
-    if (closed) return Promise.resolve({ status: 'rejected', reason: 'closed', by: peer.id })
+  const begin = (decideNow: (reachable: (peer: string) => boolean) => DecideResult): DecisionStart => {
+    if (closed) return { ok: false, reason: 'closed', message: `the decisions channel of ${peer.id} is closed` }
     const live = connected()
     const result = decideNow((candidate) => live.has(candidate))
-    if (!result.ok) return Promise.resolve({ status: 'rejected', reason: result.reason, by: peer.id, message: result.message })
-    const settled = new Promise<DecisionSettlement>((resolve) => waiting.set(result.decision.decision.id, resolve))
+    if (!result.ok) return result
+    const settlement = new Promise<DecisionSettlement>((resolve) => waiting.set(result.decision.decision.id, resolve))
     run(result.commands)
-    return settled
+    return { ok: true, decision: result.decision, settlement }
+  }
+  const start = (decideNow: (reachable: (peer: string) => boolean) => DecideResult): Promise<DecisionSettlement> => {
+    const started = begin(decideNow)
+    return started.ok ? started.settlement : Promise.resolve({ status: 'rejected', reason: started.reason, by: peer.id, message: started.message })
   }
 
   return {
     decide: (kind, intent, preState) => start((reachable) => core.decide(kind, intent, preState, reachable)),
+    begin: (kind, intent, preState) => begin((reachable) => core.decide(kind, intent, preState, reachable)),
+    onQuarantined: (listener) => {
+      quarantineListeners.add(listener)
+      return () => quarantineListeners.delete(listener)
+    },
     report: (kind, intent, preState, outcome) => start((reachable) => core.report(kind, intent, preState, outcome, reachable)),
     close: () => {
       closed = true

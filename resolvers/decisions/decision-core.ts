@@ -209,6 +209,11 @@ export class DecisionCore {
     return commands
   }
 
+  /** Whether this core has a rule for a decision kind. */
+  hasRule(kind: string): boolean {
+    return ruleOf(this.options.rules, kind) !== undefined
+  }
+
   /** Whether a peer is quarantined here. */
   isQuarantined(peer: string): boolean {
     return this.quarantined.has(peer)

@@ -1,14 +1,16 @@
 import pino, { type Logger } from 'pino'
-import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
+import { HybridLogicalClock, type Clock, type Intent, type IntentResult, type SettlementJournal, type TimerHandle, type WorldDoc, type WorldValue } from '../../core/index.js'
 import { LaneOrigin } from '../../replication/index.js'
 import type { ActionContext, ActionHandler } from '../action-handler.js'
-import type { DecisionChannel, DecisionCore, DecisionSettlement } from '../decisions/index.js'
+import type { DecisionChannel, DecisionCore, DecisionSettlement, SignedActions } from '../decisions/index.js'
 import type { IntentEngine } from '../intent-engine.js'
 import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
 import type { Claim } from './resolver.js'
-import { SettlementCore, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+import { CROSS_OWNER_DECISION_KIND } from './cross-owner-decision.js'
+import { SettlementCore, type CrossOwnerDecision, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
+import { SettlementRollback, type RollbackRecord } from './settlement-rollback.js'
 import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
 
 /**
@@ -24,10 +26,24 @@ export interface GateDecisionsOptions {
   readonly actions?: SettledActions
   /** Told how each reported settlement ended (confirmed by k peers, or rejected and why). */
   readonly onSettlement?: (report: SettlementReport) => void
+  /**
+   * Critical actions (kills, rare drops) decided by this peer as signed decisions: `gate.submit`
+   * hands their intents to `signed.submit` (the engine's handlers must include `signed.handlers()`).
+   */
+  readonly signed?: SignedActions
+  /**
+   * Whether this peer undoes settlements it quarantines an owner for (`SettlementRollback`): each
+   * wrongly held item goes back to the holder the settlement rule gives. Default true.
+   */
+  readonly rollback?: boolean
+  /** Told of every item this peer rolled back (or found moved on): the evidence. */
+  readonly onRollback?: (record: RollbackRecord) => void
 }
 
 /** One owner settlement reported for re-validation, and how it ended. */
 export interface SettlementReport {
+  /** `exclusive-settlement` (a window group) or `cross-owner-commit` (a coordinator's two-phase decision). */
+  readonly kind: string
   /** Ids of the claims settled together (they touch overlapping items). */
   readonly claims: readonly string[]
   /** Ids of the claims this owner granted, in the order it applied them. */
@@ -72,6 +88,12 @@ export interface ResolverGateOptions {
   readonly logger?: Logger
   /** Signed, re-validated settlements and refusal of quarantined owners. Default off (no signing, no extra latency). */
   readonly decisions?: GateDecisionsOptions
+  /**
+   * Keeps settled outcomes and cross-owner reservations across a restart (`SqliteSettlementJournal`
+   * from storage/); the gate reloads them and resumes interrupted cross-owner claims on creation.
+   * Default: in memory only.
+   */
+  readonly settlementJournal?: SettlementJournal
 }
 
 /** An answer to a player: the intent's result, plus the current state when it lost a conflict. */
@@ -114,6 +136,7 @@ export class ResolverGate {
   private batch: Claim[] = []
   /** Counters of signed settlements (all zero without the `decisions` option). */
   readonly decisionStats: GateDecisionStats = { reported: 0, confirmed: 0, rejected: {} }
+  private readonly rollback: SettlementRollback | undefined
 
   constructor(private readonly options: ResolverGateOptions) {
     const { link, registry, membership, clock } = options
@@ -125,10 +148,22 @@ export class ResolverGate {
     const decisions = options.decisions
     this.settledActions = decisions === undefined ? undefined : (decisions.actions ?? BUILTIN_SETTLED_ACTIONS)
     const settled = this.settledActions
+    this.rollback =
+      decisions === undefined || decisions.rollback === false
+        ? undefined
+        : new SettlementRollback({
+            world: options.world,
+            clock,
+            channel: decisions.channel,
+            origin: this.origin,
+            ...(decisions.actions !== undefined ? { actions: decisions.actions } : {}),
+            ...(decisions.onRollback !== undefined ? { onRollback: decisions.onRollback } : {}),
+          })
     this.core = new SettlementCore({
       ...options.settlement,
       self: link.id,
       membership,
+      ...(options.settlementJournal !== undefined ? { journal: options.settlementJournal } : {}),
       resolverOf: (action) => registry.get(action),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
       ...(decisions !== undefined
@@ -158,6 +193,9 @@ export class ResolverGate {
           })
         },
         currentState: (claim) => registry.get(claim.intent.action)?.currentState?.(this.contextOf(claim)),
+        ...(decisions !== undefined && settled !== undefined && decisions.core.hasRule(CROSS_OWNER_DECISION_KIND)
+          ? { decided: (claim: Claim, decision: CrossOwnerDecision) => this.reportCrossOwner(claim, decision, settled) }
+          : {}),
       },
     })
     this.stopListening = link.onChannel(CLAIMS_CHANNEL, (from, payload) => {
@@ -166,6 +204,7 @@ export class ResolverGate {
       if (message.type === 'claim' || message.type === 'prepare') this.hlc.receive(message.claim.intent.stamp)
       this.dispatch({ type: 'message', from, message })
     })
+    if (options.settlementJournal !== undefined) this.run(this.core.recover(clock.now()))
   }
 
   /** Counters of the claims protocol. */
@@ -191,6 +230,13 @@ export class ResolverGate {
    * measures resolution latency in virtual time with it); the promise resolves with the same answer.
    */
   submit(session: string, intent: Intent, onAnswer?: (answer: GateAnswer) => void): Promise<GateAnswer> {
+    const signed = this.options.decisions?.signed
+    if (signed?.handles(intent.action) === true) {
+      return signed.submit(this.options.engine, session, intent).then((result) => {
+        onAnswer?.({ result })
+        return { result }
+      })
+    }
     const resolver = this.options.registry.get(intent.action)
     if (resolver?.kind !== 'exclusive') {
       const { answer, now } = this.options.engine.submitNow(session, intent)
@@ -228,11 +274,17 @@ export class ResolverGate {
     return entry.promise
   }
 
+  /** Items this peer rolled back after quarantining their owner for a bad settlement (signed settlements). */
+  rollbacks(): readonly RollbackRecord[] {
+    return this.rollback?.rollbacks() ?? []
+  }
+
   /** Stops listening and cancels timers; claims still waiting are refused with `authority-unavailable`. */
   close(): void {
     if (this.closed) return
     this.closed = true
     this.stopListening()
+    this.rollback?.close()
     for (const handle of this.timers.values()) this.options.clock.cancelTimer(handle)
     this.timers.clear()
     for (const [claimId, { seq, answer }] of this.waiting) answer({ result: { type: 'reject', seq, reason: 'authority-unavailable', message: `gate closed before claim ${claimId} was settled` } })
@@ -303,18 +355,34 @@ export class ResolverGate {
     }
   }
 
+  /**
+   * Coordinator: signs the commit decision of a cross-owner trade, with every owner's reservation
+   * outcome and its own reserved items as read before its part is written, for k peers to re-run
+   * `crossOwnerCommitRule` on.
+   */
+  private reportCrossOwner(claim: Claim, decision: CrossOwnerDecision, settled: SettledActions): void {
+    if (!Object.hasOwn(settled, claim.intent.action) || settled[claim.intent.action] !== 'trade') return
+    const mine = (decision.parts[decision.coordinator] ?? []).map((resource) => resource.slice('item:'.length))
+    const preState: WorldValue = { coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
+    this.sendReport(CROSS_OWNER_DECISION_KIND, [claim], preState, { commit: decision.commit }, decision.commit ? [claim.id] : [])
+  }
+
   private report(group: readonly Claim[], items: WorldValue, results: readonly IntentResult[]): void {
-    const decisions = this.options.decisions as GateDecisionsOptions
     const claims = group.map((claim, index) => claimEntry(claim, results[index] as IntentResult))
     const granted = group.filter((_, index) => results[index]?.type === 'ack').map((claim) => claim.id)
+    this.sendReport(SETTLEMENT_DECISION_KIND, group, { items, claims }, { granted }, granted)
+  }
+
+  private sendReport(kind: string, group: readonly Claim[], preState: WorldValue, outcome: WorldValue, granted: readonly string[]): void {
+    const decisions = this.options.decisions as GateDecisionsOptions
     this.decisionStats.reported++
-    void decisions.channel.report(SETTLEMENT_DECISION_KIND, (group[0] as Claim).intent, { items, claims }, { granted }).then((settlement) => {
+    void decisions.channel.report(kind, (group[0] as Claim).intent, preState, outcome).then((settlement) => {
       if (settlement.status === 'confirmed') this.decisionStats.confirmed++
       else {
         this.decisionStats.rejected[settlement.reason] = (this.decisionStats.rejected[settlement.reason] ?? 0) + 1
         this.logger.warn({ reason: settlement.reason, by: settlement.by, claims: group.map((claim) => claim.id) }, 'settlement not confirmed by re-validation')
       }
-      decisions.onSettlement?.({ claims: group.map((claim) => claim.id), granted, settlement })
+      decisions.onSettlement?.({ kind, claims: group.map((claim) => claim.id), granted, settlement })
     })
   }
 

@@ -1,4 +1,4 @@
-import type { IntentResult, Millis, WorldValue } from '../../core/index.js'
+import type { IntentResult, Millis, SettlementJournal, SettlementRecord, WorldValue } from '../../core/index.js'
 import type { Validation } from '../action-handler.js'
 import type { ClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
@@ -39,6 +39,14 @@ export interface SettlementOptions {
    * may grant them either, so they never get a second holder) and its outcomes and prepares are not accepted.
    */
   readonly barred?: (peer: string) => string | undefined
+  /**
+   * Where settled outcomes and cross-owner reservations are kept across a restart (storage/'s
+   * `SqliteSettlementJournal`); loaded when the core is created, then `recover` resumes them.
+   * Without it they live in memory only.
+   */
+  readonly journal?: SettlementJournal
+  /** This core's records in the journal. Default: `self`. */
+  readonly journalScope?: string
 }
 
 /** The world side of settlement, carried out by the binding. */
@@ -51,6 +59,18 @@ export interface SettlementEffects {
   commit(claim: Claim, resources: readonly string[]): void
   /** The current state to send back with a refusal, if the resolver says. */
   currentState(claim: Claim): WorldValue | undefined
+  /** Coordinator: a cross-owner claim was decided, told before its own part is written (signed settlements report it). */
+  decided?(claim: Claim, decision: CrossOwnerDecision): void
+}
+
+/** A coordinator's commit decision of a cross-owner claim, with the reservation outcomes it rests on. */
+export interface CrossOwnerDecision {
+  readonly coordinator: string
+  readonly commit: boolean
+  /** Owner -> the resources of its part, the coordinator's own included. */
+  readonly parts: Readonly<Record<string, readonly string[]>>
+  /** Owner -> its reservation outcome (`ok`, or the refusal reason); an owner that did not answer is absent. */
+  readonly votes: Readonly<Record<string, { readonly ok: boolean; readonly reason: string }>>
 }
 
 /** What happens to the settlement core. */
@@ -165,6 +185,7 @@ export class SettlementCore {
   private readonly prepared = new Map<string, Prepared>()
   private commands: SettlementCommand[] = []
   private now: Millis = 0
+  private readonly scope: string
 
   constructor(private readonly options: SettlementOptions) {
     this.windowMs = options.windowMs ?? 20
@@ -174,6 +195,28 @@ export class SettlementCore {
     this.prepareTimeoutMs = options.prepareTimeoutMs ?? 2000
     this.rememberedOutcomes = options.rememberedOutcomes ?? 10_000
     this.handoverMs = options.handoverMs ?? 2000
+    this.scope = options.journalScope ?? options.self
+    for (const record of options.journal?.load(this.scope) ?? []) this.restore(record)
+  }
+
+  /**
+   * Resumes what a restart interrupted (call once, after creating the core with a journal): a
+   * cross-owner claim this peer coordinated and had not decided is aborted (it never sent a commit,
+   * so aborting is always safe), and decided ones resend their decision until every owner confirms.
+   * Reservations this peer holds as a participant stay until the coordinator's decision arrives.
+   */
+  recover(now: Millis): SettlementCommand[] {
+    this.now = now
+    this.commands = []
+    for (const state of [...this.crossOwner.values()]) {
+      if (state.decided === undefined) {
+        this.stats.refusedUnavailable++
+        this.decide(state, false, { result: rejectOf(state.claim, 'authority-unavailable', `coordinator ${this.options.self} restarted before every owner of this ${state.claim.intent.action} voted`) })
+      } else {
+        this.setTimer(`decide:${state.claim.id}`, now)
+      }
+    }
+    return this.commands
   }
 
   /** Claims this peer sent to an owner and has no outcome for yet: what a client shows as pending. */
@@ -435,7 +478,12 @@ export class SettlementCore {
   private settle(claim: Claim, outcome: Outcome): void {
     this.stats.claimsSettled++
     this.outcomes.set(claim.id, outcome)
-    if (this.outcomes.size > this.rememberedOutcomes) this.outcomes.delete(this.outcomes.keys().next().value as string)
+    this.persist(`outcome:${claim.id}`, outcome)
+    if (this.outcomes.size > this.rememberedOutcomes) {
+      const oldest = this.outcomes.keys().next().value as string
+      this.outcomes.delete(oldest)
+      this.forget(`outcome:${oldest}`)
+    }
     if (claim.origin === this.options.self) this.answerLocal(claim, outcome.result, outcome.state)
     else this.send(claim.origin, { type: 'outcome', claimId: claim.id, ...outcome })
   }
@@ -462,7 +510,9 @@ export class SettlementCore {
       return
     }
     for (const resource of mine) this.locks.set(resource, claim.id)
-    this.crossOwner.set(claim.id, { claim, mine, parts, votes: new Set(), done: new Set(), decided: undefined })
+    const state: CrossOwner = { claim, mine, parts, votes: new Set(), done: new Set(), decided: undefined }
+    this.crossOwner.set(claim.id, state)
+    this.persistCrossOwner(state)
     for (const owner of parts.keys()) this.send(owner, { type: 'prepare', claim })
     this.setTimer(`prepare:${claim.id}`, this.now + this.prepareTimeoutMs)
   }
@@ -481,15 +531,23 @@ export class SettlementCore {
       return
     }
     if (!ok) {
-      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) })
+      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) }, { owner: from, reason: reason || 'conflict' })
       return
     }
     state.votes.add(from)
     if (state.votes.size === state.parts.size) this.decide(state, true, { result: { type: 'ack', seq: state.claim.intent.seq, result: true } })
   }
 
-  private decide(state: CrossOwner, commit: boolean, outcome: Outcome): void {
+  private decide(state: CrossOwner, commit: boolean, outcome: Outcome, refusal?: { readonly owner: string; readonly reason: string }): void {
     state.decided = commit
+    if (this.options.effects.decided !== undefined) {
+      const parts: Record<string, readonly string[]> = { [this.options.self]: state.mine }
+      const votes: Record<string, { ok: boolean; reason: string }> = { [this.options.self]: { ok: true, reason: '' } }
+      for (const [owner, resources] of state.parts) parts[owner] = resources
+      for (const owner of state.votes) votes[owner] = { ok: true, reason: '' }
+      if (refusal !== undefined) votes[refusal.owner] = { ok: false, reason: refusal.reason }
+      this.options.effects.decided(state.claim, { coordinator: this.options.self, commit, parts, votes })
+    }
     if (commit) {
       this.stats.crossOwnerCommits++
       this.options.effects.commit(state.claim, state.mine)
@@ -497,6 +555,8 @@ export class SettlementCore {
       this.stats.crossOwnerAborts++
     }
     for (const resource of state.mine) this.locks.delete(resource)
+    // Durable before any participant hears it: a restarted coordinator resends this decision, never another.
+    this.persistCrossOwner(state)
     for (const owner of state.parts.keys()) this.send(owner, { type: 'decide', claimId: state.claim.id, commit })
     this.setTimer(`decide:${state.claim.id}`, this.now + this.retryMs)
     const refusalState = commit ? undefined : this.options.effects.currentState(state.claim)
@@ -507,7 +567,10 @@ export class SettlementCore {
     const state = this.crossOwner.get(claimId)
     if (state === undefined) return
     state.done.add(from)
-    if (state.done.size === state.parts.size) this.crossOwner.delete(claimId)
+    if (state.done.size === state.parts.size) {
+      this.crossOwner.delete(claimId)
+      this.forget(`coordinating:${claimId}`)
+    }
   }
 
   private resendDecision(claimId: string): void {
@@ -544,6 +607,8 @@ export class SettlementCore {
     if (!verdict.ok) return vote(false, verdict.reason, verdict.message)
     for (const resource of mine) this.locks.set(resource, claim.id)
     this.prepared.set(claim.id, { claim, coordinator: from, resources: mine })
+    // Durable before the yes vote leaves: a restarted participant still holds what it promised.
+    this.persist(`prepared:${claim.id}`, { claim, coordinator: from, resources: mine })
     vote(true, '', '')
   }
 
@@ -551,6 +616,7 @@ export class SettlementCore {
     const prepared = this.prepared.get(claimId)
     if (prepared !== undefined && prepared.coordinator === from) {
       this.prepared.delete(claimId)
+      this.forget(`prepared:${claimId}`)
       if (commit) this.options.effects.commit(prepared.claim, prepared.resources)
       for (const resource of prepared.resources) this.locks.delete(resource)
     }
@@ -572,6 +638,40 @@ export class SettlementCore {
       const previous = this.options.membership.previousOwner(resource)
       return previous !== undefined && previous.owner !== this.options.self && this.now < previous.since + this.handoverMs
     })
+  }
+
+  // Persistence
+
+  private persist(key: string, value: unknown): void {
+    // Claims and outcomes are plain data (world values, strings and numbers) by construction.
+    this.options.journal?.write(this.scope, key, value as WorldValue)
+  }
+
+  private forget(key: string): void {
+    this.options.journal?.remove(this.scope, key)
+  }
+
+  private persistCrossOwner(state: CrossOwner): void {
+    this.persist(`coordinating:${state.claim.id}`, { claim: state.claim, mine: state.mine, parts: [...state.parts], done: [...state.done], decided: state.decided ?? null })
+  }
+
+  private restore({ key, value }: SettlementRecord): void {
+    const split = key.indexOf(':')
+    const kind = key.slice(0, split)
+    const claimId = key.slice(split + 1)
+    const record = value as Record<string, unknown>
+    if (kind === 'outcome') {
+      this.outcomes.set(claimId, record as unknown as Outcome)
+    } else if (kind === 'prepared') {
+      const prepared = record as unknown as Prepared
+      this.prepared.set(claimId, prepared)
+      for (const resource of prepared.resources) this.locks.set(resource, claimId)
+    } else if (kind === 'coordinating') {
+      const saved = record as unknown as { claim: Claim; mine: string[]; parts: Array<[string, string[]]>; done: string[]; decided: boolean | null }
+      const state: CrossOwner = { claim: saved.claim, mine: saved.mine, parts: new Map(saved.parts), votes: new Set(), done: new Set(saved.done), decided: saved.decided ?? undefined }
+      this.crossOwner.set(claimId, state)
+      if (state.decided === undefined) for (const resource of state.mine) this.locks.set(resource, claimId)
+    }
   }
 
   // Plumbing

@@ -24,9 +24,10 @@ export const BUILTIN_SETTLED_ACTIONS: SettledActions = { pickup: 'pickup', drop:
  */
 const RULE_REASONS = new Set(['conflict', 'not-permitted', 'invalid-intent', 'stale-version'])
 
-type Holder = { readonly type: string; readonly id?: string }
+/** An item holder as the settlement rule reads it. */
+export type SettlementHolder = { readonly type: string; readonly id?: string }
 interface ItemState {
-  holder: Holder
+  holder: SettlementHolder
   version: number
 }
 interface ClaimEntry {
@@ -136,7 +137,7 @@ const grantable = (entry: ClaimEntry, semantics: ItemSettlementSemantics, items:
 }
 
 const grant = (entry: ClaimEntry, semantics: ItemSettlementSemantics, items: Map<string, ItemState>): void => {
-  const move = (item: string, holder: Holder): void => {
+  const move = (item: string, holder: SettlementHolder): void => {
     const state = items.get(item) as ItemState
     items.set(item, { holder, version: state.version + 1 })
   }
@@ -151,8 +152,8 @@ const grant = (entry: ClaimEntry, semantics: ItemSettlementSemantics, items: Map
 }
 
 /** Replays a settlement on its pre-state: the claim entries in HLC order, and what each grant did to the items. */
-const replay = (preState: WorldValue, actions: SettledActions, onGrant: (entry: ClaimEntry, items: ReadonlyMap<string, ItemState>) => void): void => {
-  const items = readItems(payloadField(preState, 'items')) as Map<string, ItemState>
+const replay = (preState: WorldValue, actions: SettledActions, onGrant: (entry: ClaimEntry, items: ReadonlyMap<string, ItemState>) => void, into?: Map<string, ItemState>): void => {
+  const items = into ?? (readItems(payloadField(preState, 'items')) as Map<string, ItemState>)
   const entries = (payloadField(preState, 'claims') as readonly WorldValue[]).map((claim) => readEntry(claim) as ClaimEntry).sort(compareEntries)
   for (const entry of entries) {
     const semantics = actions[entry.action] as ItemSettlementSemantics
@@ -195,7 +196,7 @@ export const settlementRule = (actions: SettledActions = BUILTIN_SETTLED_ACTIONS
     },
   )
 
-const sameHolder = (a: Holder, b: { readonly type: string; readonly id?: string }): boolean => a.type === b.type && (a.type === 'none' || a.id === b.id)
+const sameHolder = (a: SettlementHolder, b: { readonly type: string; readonly id?: string }): boolean => a.type === b.type && (a.type === 'none' || a.id === b.id)
 
 /**
  * A `checkPreState` for `DecisionCore` on re-validating peers: an `exclusive-settlement` decision's
@@ -208,14 +209,16 @@ const sameHolder = (a: Holder, b: { readonly type: string; readonly id?: string 
 export const settlementPreStateCheck =
   (world: WorldDoc, actions: SettledActions = BUILTIN_SETTLED_ACTIONS) =>
   (decision: { readonly kind: string; readonly inputs: { readonly preState: WorldValue } }): Validation => {
-    if (decision.kind !== SETTLEMENT_DECISION_KIND) return accept()
+    if (decision.kind !== SETTLEMENT_DECISION_KIND && decision.kind !== CROSS_OWNER_KIND) return accept()
     const { preState } = decision.inputs
     const items = readItems(payloadField(preState, 'items'))
     if (items === undefined) return accept()
+    // A cross-owner commit names the coordinator's reserved items as they were before its part was written.
+    if (decision.kind === CROSS_OWNER_KIND) return itemsAgree(world, new Map([...items].map(([item, state]) => [item, new Map([[state.version, state.holder]])])))
     // Every state each item was in during the settlement, by version.
-    const states = new Map<string, Map<number, Holder>>()
+    const states = new Map<string, Map<number, SettlementHolder>>()
     const record = (item: string, state: ItemState): void => {
-      const byVersion = states.get(item) ?? new Map<number, Holder>()
+      const byVersion = states.get(item) ?? new Map<number, SettlementHolder>()
       byVersion.set(state.version, state.holder)
       states.set(item, byVersion)
     }
@@ -226,16 +229,24 @@ export const settlementPreStateCheck =
         if (state !== undefined) record(item, state)
       }
     })
-    for (const [item, byVersion] of states) {
-      const found = world.getItem(item)
-      if (found === undefined) continue
-      const holder = byVersion.get(world.itemVersion(item))
-      if (holder !== undefined && !sameHolder(holder, found.holder)) {
-        return refuse('conflict', `item ${item} at version ${world.itemVersion(item)} is held by ${JSON.stringify(found.holder)} here, the settlement says ${JSON.stringify(holder)}`)
-      }
-    }
-    return accept()
+    return itemsAgree(world, states)
   }
+
+/** The name `CROSS_OWNER_DECISION_KIND` has in cross-owner-decision.ts (which imports this file). */
+const CROSS_OWNER_KIND = 'cross-owner-commit'
+
+/** Whether the replica agrees with every (item, version) -> holder it is at. */
+const itemsAgree = (world: WorldDoc, states: ReadonlyMap<string, ReadonlyMap<number, SettlementHolder>>): Validation => {
+  for (const [item, byVersion] of states) {
+    const found = world.getItem(item)
+    if (found === undefined) continue
+    const holder = byVersion.get(world.itemVersion(item))
+    if (holder !== undefined && !sameHolder(holder, found.holder)) {
+      return refuse('conflict', `item ${item} at version ${world.itemVersion(item)} is held by ${JSON.stringify(found.holder)} here, the settlement says ${JSON.stringify(holder)}`)
+    }
+  }
+  return accept()
+}
 
 const settledItemsOf = (entry: ClaimEntry, semantics: ItemSettlementSemantics): string[] => {
   if (semantics === 'trade') {
@@ -244,4 +255,45 @@ const settledItemsOf = (entry: ClaimEntry, semantics: ItemSettlementSemantics): 
   }
   const item = payloadField(entry.payload, 'item')
   return typeof item === 'string' ? [item] : []
+}
+
+/** One item a rejected settlement left with the wrong holder: where it stands after the settlement as applied, and where the rule puts it. */
+export interface SettlementRepair {
+  readonly item: string
+  /** The holder and version the owner's applied grants produced. */
+  readonly applied: { readonly holder: SettlementHolder; readonly version: number }
+  /** The holder the rule's replay of the same claims gives. */
+  readonly rightful: SettlementHolder
+}
+
+/**
+ * What undoing a settlement means: replays the grants the owner reported, in the order it applied
+ * them, and the rule's own grants, both from the signed pre-state, and returns every item whose
+ * holder differs. Deterministic over the signed decision, so every peer computes the same repairs.
+ */
+export const settlementRepairs = (preState: WorldValue, granted: readonly string[], actions: SettledActions = BUILTIN_SETTLED_ACTIONS): SettlementRepair[] => {
+  const rightful = readItems(payloadField(preState, 'items'))
+  const applied = readItems(payloadField(preState, 'items'))
+  const claims = payloadField(preState, 'claims')
+  if (rightful === undefined || applied === undefined || !Array.isArray(claims)) return []
+  const entries = new Map<string, ClaimEntry>()
+  for (const claim of claims as readonly WorldValue[]) {
+    const entry = readEntry(claim)
+    if (entry === undefined || !Object.hasOwn(actions, entry.action)) return []
+    entries.set(entry.id, entry)
+  }
+  replay(preState, actions, () => undefined, rightful)
+  for (const id of granted) {
+    const entry = entries.get(id)
+    if (entry === undefined) continue
+    const semantics = actions[entry.action] as ItemSettlementSemantics
+    // What the owner wrote, whether or not it should have: each of its moves exists only if the item does.
+    if (settledItemsOf(entry, semantics).every((item) => applied.has(item))) grant(entry, semantics, applied)
+  }
+  const repairs: SettlementRepair[] = []
+  for (const [item, state] of [...applied].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const right = rightful.get(item) as ItemState
+    if (!sameHolder(state.holder, right.holder)) repairs.push({ item, applied: { holder: state.holder, version: state.version }, rightful: right.holder })
+  }
+  return repairs
 }

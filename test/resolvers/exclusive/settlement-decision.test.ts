@@ -14,6 +14,7 @@ import {
   sameOutcome,
   settledItems,
   settlementPreStateCheck,
+  settlementRepairs,
   settlementRule,
   tradeResolver,
   BUILTIN_SETTLED_ACTIONS,
@@ -82,7 +83,7 @@ const settleThroughEngine = (state: Record<string, [ItemHolder | 'missing', numb
   const items = itemsPreState(world, claims.flatMap((claim) => settledItems(claim, BUILTIN_SETTLED_ACTIONS)))
   const results = claims.map((claim) => engine.submitNow(`claim:${claim.id}`, claim.intent).now as IntentResult)
   const preState: WorldValue = { items, claims: claims.map((claim, i) => claimEntry(claim, results[i]!)) }
-  return { preState, granted: claims.filter((_, i) => results[i]!.type === 'ack').map((claim) => claim.id) }
+  return { world, preState, granted: claims.filter((_, i) => results[i]!.type === 'ack').map((claim) => claim.id) }
 }
 
 describe('settlementRule: the re-validation of an owner settlement window', () => {
@@ -110,6 +111,29 @@ describe('settlementRule: the re-validation of an owner settlement window', () =
       }),
       { numRuns: 300 },
     )
+  })
+
+  it('rolls back: the repairs of a settlement move exactly the wrongly held items to where the honest settlement puts them', () => {
+    fc.assert(
+      fc.property(worldArb, claimsArb, fc.infiniteStream(fc.nat()), (state, claims, picks) => {
+        const honest = settleThroughEngine(state, [...claims].sort(compareClaims))
+        expect(settlementRepairs(honest.preState, honest.granted)).toEqual([])
+        const shuffled = [...claims].sort(() => (picks.next().value as number) % 3 - 1)
+        const tampered = settleThroughEngine(state, shuffled)
+        const repairs = settlementRepairs(tampered.preState, tampered.granted)
+        if (sameOutcome({ granted: honest.granted }, { granted: tampered.granted })) expect(repairs).toEqual([])
+        for (const { item, applied, rightful } of repairs) {
+          // The compare-and-set the rollback makes: the item is exactly where the bad settlement left it.
+          expect(tampered.world.itemVersion(item)).toBe(applied.version)
+          expect(tampered.world.getItem(item)!.holder).toEqual(applied.holder)
+          tampered.world.moveItemVersioned(item, rightful as ItemHolder, applied.holder as ItemHolder, applied.version)
+        }
+        for (const item of ITEMS) expect(tampered.world.getItem(item)?.holder).toEqual(honest.world.getItem(item)?.holder)
+      }),
+      { numRuns: 150 },
+    )
+    expect(settlementRepairs(null, [])).toEqual([])
+    expect(settlementRepairs({ items: {}, claims: [{ id: 'x' }] }, ['x'])).toEqual([])
   })
 
   it('skips claims the engine refused for reasons outside the rule (excused), and refuses malformed pre-states', () => {

@@ -17,7 +17,8 @@ import {
   ResolverRegistry,
   SETTLEMENT_DECISION_KIND,
   settlementPreStateCheck,
-  settlementRule,
+  CROSS_OWNER_DECISION_KIND,
+  settlementRules,
   tradeResolver,
   type GateAnswer,
   type QuarantineRecord,
@@ -65,7 +66,7 @@ const makeCluster = (options: { tampered?: string; decisions?: boolean } = {}) =
       .register(dropResolver())
       .register(tradeResolver())
     const engine = IntentEngine.createUnjournaled({ world, worldName: 'signed', clock, seed: i, handlers: registry.handlers() })
-    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: { [SETTLEMENT_DECISION_KIND]: settlementRule() }, now: () => clock.now(), checkPreState: settlementPreStateCheck(world) })
+    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: settlementRules(), now: () => clock.now(), checkPreState: settlementPreStateCheck(world) })
     reports.set(id, [])
     quarantines.set(id, [])
     const channel = bindDecisions({ peer, core, clock, onQuarantine: (record) => quarantines.get(id)!.push(record) })
@@ -180,7 +181,17 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     }
     expect(nodes.every((n) => n.world.getItem(later)!.holder.type === 'none')).toBe(true)
     expect(doubleHolds).toEqual([])
-    expect(versionOf(nodes[0]!.world, contested)).toBe(1)
+    // Rolled back: the peers that quarantined the owner moved the item to the rightful claimant, one version on, on every replica.
+    for (const node of nodes) {
+      expect(node.world.getItem(contested)!.holder).toEqual({ type: 'player', id: 'alice' })
+      expect(versionOf(node.world, contested)).toBe(2)
+    }
+    const rollbacks = nodes.filter((n) => n.id !== tampered).flatMap((n) => n.gate.rollbacks())
+    expect(rollbacks.length).toBe(4)
+    expect(rollbacks.every((r) => r.item === contested && r.decider === tampered && r.applied.version === 1 && r.rightful.id === 'alice')).toBe(true)
+    expect(rollbacks.some((r) => r.result === 'repaired')).toBe(true)
+    expect(rollbacks.every((r) => r.result === 'repaired' || r.result === 'moved-on')).toBe(true)
+    expect(nodes[tampered === 'p2' ? 2 : 0]!.gate.rollbacks()).toEqual([])
     close()
   })
 
@@ -210,7 +221,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
         expect(doubleHolds).toEqual([])
         close()
       }),
-      { numRuns: 12 },
+      { numRuns: 8 },
     )
   })
 
@@ -228,6 +239,72 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     // The truthful version of the same settlement is attested.
     const honest = await nodes[3]!.channel.report(SETTLEMENT_DECISION_KIND, pickup('ann', item), { ...invented, items: { [item]: { type: 'none', version: 0 } } }, { granted: ['c1'] })
     expect(honest.status).toBe('confirmed')
+    close()
+  })
+
+  it('signs cross-owner trades: the coordinator reports its commit with every reservation outcome, k peers attest it', async () => {
+    const { clock, nodes, reports, doubleHolds, close } = makeCluster()
+    await clock.advance(10)
+    // Two items of different owners: give each to a trader, then trade them across owners.
+    const [mine, theirs] = [ITEMS.find((i) => ownerOf(i) === 'p0')!, ITEMS.find((i) => ownerOf(i) === 'p3')!]
+    await settle(clock, nodes[1]!.gate.submit('a', pickup('ann', mine, 1)))
+    await settle(clock, nodes[2]!.gate.submit('b', pickup('ben', theirs, 1)))
+    const trade = await settle(clock, nodes[1]!.gate.submit('a', { action: 'trade', seq: 2, player: 'ann', payload: { partner: 'ben', give: [mine], take: [theirs] } }))
+    expect(trade.result.type).toBe('ack')
+    await clock.advance(100)
+    const cross = [...reports.values()].flat().filter((r) => r.kind === CROSS_OWNER_DECISION_KIND)
+    expect(cross).toHaveLength(1)
+    expect(cross[0]!.settlement.status).toBe('confirmed')
+    if (cross[0]!.settlement.status === 'confirmed') {
+      const { preState, outcome } = { preState: cross[0]!.settlement.decision.decision.inputs.preState, outcome: cross[0]!.settlement.decision.decision.outcome }
+      expect(outcome).toEqual({ commit: true })
+      expect(preState).toMatchObject({ votes: { p0: { ok: true }, p3: { ok: true } } })
+    }
+    // A trade back raced by a drop of the other owner's item: that owner refuses its reservation, the coordinator aborts, signed and attested too.
+    const participantItem = `item:${mine}` < `item:${theirs}` ? theirs : mine
+    const dropper = participantItem === theirs ? 'ann' : 'ben'
+    void nodes[4]!.gate.submit('d', { action: 'drop', seq: 1, player: dropper, payload: { item: participantItem } })
+    await clock.advance(5)
+    const tradeBack = nodes[1]!.gate.submit('a', { action: 'trade', seq: 5, player: 'ann', payload: { partner: 'ben', give: [theirs], take: [mine] } })
+    expect((await settle(clock, tradeBack)).result).toMatchObject({ type: 'reject', reason: 'conflict' })
+    await clock.advance(100)
+    const all = [...reports.values()].flat()
+    expect(all.filter((r) => r.settlement.status !== 'confirmed')).toEqual([])
+    const commits = all.filter((r) => r.kind === CROSS_OWNER_DECISION_KIND).map((r) => r.settlement.status === 'confirmed' && r.settlement.decision.decision.outcome)
+    expect(commits).toEqual([{ commit: true }, { commit: false }])
+    expect(doubleHolds).toEqual([])
+    close()
+  })
+
+  it('quarantines a coordinator that commits over a refused reservation, and rolls its own part back everywhere', async () => {
+    const { clock, nodes, quarantines, doubleHolds, close } = makeCluster()
+    await clock.advance(10)
+    const liar = nodes[0]!
+    const [mine, theirs] = [ITEMS.find((i) => ownerOf(i) === 'p0')!, ITEMS.find((i) => ownerOf(i) === 'p3')!]
+    await settle(clock, nodes[1]!.gate.submit('a', pickup('ann', mine, 1)))
+    await settle(clock, nodes[2]!.gate.submit('b', pickup('ben', theirs, 1)))
+    const intent: Intent = { action: 'trade', seq: 9, player: 'ann', payload: { partner: 'ben', give: [mine], take: [theirs] } }
+    const preState = {
+      coordinator: 'p0',
+      parts: { p0: [`item:${mine}`], p3: [`item:${theirs}`] },
+      votes: { p0: { ok: true, reason: '' }, p3: { ok: false, reason: 'conflict' } },
+      items: { [mine]: { type: 'player', id: 'ann', version: 1 } },
+    }
+    // The coordinator writes its part although p3 refused, and signs that as a commit.
+    liar.world.moveItemVersioned(mine, { type: 'player', id: 'ben' }, { type: 'player', id: 'ann' })
+    const settlement = await liar.channel.report(CROSS_OWNER_DECISION_KIND, intent, preState, { commit: true })
+    expect(settlement).toMatchObject({ status: 'rejected', reason: 'revalidation-failed' })
+    await clock.advance(500)
+    for (const node of nodes.filter((n) => n !== liar)) expect(quarantines.get(node.id)).toMatchObject([{ peer: 'p0', reason: 'revalidation-failed' }])
+    for (const node of nodes) {
+      expect(node.world.getItem(mine)!.holder).toEqual({ type: 'player', id: 'ann' })
+      expect(versionOf(node.world, mine)).toBe(3)
+      expect(node.world.getItem(theirs)!.holder).toEqual({ type: 'player', id: 'ben' })
+    }
+    const rollbacks = nodes.flatMap((n) => n.gate.rollbacks())
+    expect(rollbacks.length).toBe(4)
+    expect(rollbacks.every((r) => r.item === mine && r.applied.version === 2)).toBe(true)
+    expect(doubleHolds).toEqual([])
     close()
   })
 
