@@ -11,6 +11,7 @@
 //
 // EPOCH_BENCH_SAMPLE_S sets the sampling interval (default 1 s, and seconds/60 for runs over two
 // minutes: a forced full GC of a multi-GB heap every second would be most of what the process does).
+import os from 'node:os'
 import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +22,7 @@ import { createRandom } from '../core/index.js'
 import { Peer, type EpochSwitch } from '../replication/index.js'
 import { MemoryNetwork } from '../transports/index.js'
 import { CutWindowLatency, mergeCutWindowSummaries } from './cut-window-latency.js'
+import { defaultSampleEvery, warmupSeconds } from './epoch-cluster-summary.js'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import { JsonLineChild } from './json-line-child.js'
 import { LatencyHistogram } from './latency-histogram.js'
@@ -73,6 +75,9 @@ export interface EpochPhaseResult {
   readonly cpuPercent: number
   /** Time spent sampling (forced GC and encoding), % of the phase. */
   readonly samplingPercent: number
+  /** The machine's 1-minute load average when the phase started and when it ended. */
+  readonly loadBefore: number
+  readonly loadAfter: number
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -85,9 +90,6 @@ const contentSize = (doc: Y.Doc): number => {
 }
 
 const orNull = (histogram: LatencyHistogram | undefined): number | null => (histogram !== undefined && histogram.size > 0 ? histogram.percentile(99) : null)
-
-/** Default seconds between samples: every second, and 60 samples over runs longer than two minutes. */
-export const defaultSampleEvery = (seconds: number): number => (seconds > 120 ? Math.max(1, Math.round(seconds / 60)) : 1)
 
 /** Runs one phase in this process: `seconds` of writes at `rate`/s with epochs on or off. */
 export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: number, sampleEveryS = defaultSampleEvery(seconds)): Promise<EpochPhaseResult> => {
@@ -133,6 +135,7 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
   const loop = monitorEventLoopDelay({ resolution: 5 })
   loop.enable()
   const samples: EpochSample[] = []
+  const loadBefore = os.loadavg()[0] ?? 0
   const started = performance.now()
   const cpuStart = process.cpuUsage()
   let written = 0
@@ -168,7 +171,7 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
   loop.disable()
   latency.settle(performance.now(), true)
   const final = writer.getDoc('world/bench') as Y.Doc
-  const warmupS = Math.min(60, seconds / 5)
+  const warmupS = warmupSeconds(seconds)
   const afterWarmup = samples.filter((sample) => sample.atS >= warmupS)
   const merged = mergeCutWindowSummaries([latency.summary()])
   const result: EpochPhaseResult = {
@@ -198,6 +201,8 @@ export const runEpochPhase = async (epochsOn: boolean, seconds: number, rate: nu
     cutWallMsMax,
     cpuPercent: ((cpu.user + cpu.system) / 1000 / phaseMs) * 100,
     samplingPercent: (samplingMs / phaseMs) * 100,
+    loadBefore,
+    loadAfter: os.loadavg()[0] ?? 0,
   }
   writer.close()
   replica.close()
@@ -265,6 +270,7 @@ export const epochRows = (results: readonly EpochPhaseResult[], rate: number): B
         cutCpuTotalS: fixed(result.cutCpuMs.total / 1000),
         cutWallMaxMs: fixed(result.cutWallMsMax),
         samplingPercent: fixed(result.samplingPercent),
+        loadAverage: `${result.loadBefore.toFixed(1)}->${result.loadAfter.toFixed(1)}`,
       },
     })
   }
