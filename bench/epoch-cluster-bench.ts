@@ -18,7 +18,7 @@ import os, { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { BenchStoreMode } from './cluster-protocol.js'
-import type { EpochWorkerAnswer, EpochWorkerCommand, EpochWorkerConfig, EpochWorkerReport } from './epoch-cluster-protocol.js'
+import type { EpochWorkerAnswer, EpochWorkerCommand, EpochWorkerConfig, EpochWorkerContent, EpochWorkerReport } from './epoch-cluster-protocol.js'
 import { checkEpochTargets, defaultSampleEvery, summariseEpochSide, type EpochClusterSide } from './epoch-cluster-summary.js'
 import { freePort } from './free-port.js'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
@@ -51,6 +51,10 @@ export interface EpochClusterRun extends EpochClusterSide {
   readonly loadAfter: number
   /** Seconds after the drain until every replica held the same content (null: not within a minute). */
   readonly convergedAfterS: number | null
+  /** Once converged (or at the minute): the epoch number reached, and every process's cuts and switches. */
+  readonly finalEpoch: number
+  readonly finalCuts: readonly number[]
+  readonly finalSwitches: readonly number[]
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -112,8 +116,9 @@ const runSide = async (epochsOn: boolean, options: Required<EpochClusterOptions>
     // On a loaded machine updates can still be queued after the drain: ask until the replicas agree.
     const drained = Date.now()
     let convergedAfterS: number | null = null
+    let contents: EpochWorkerContent[] = []
     while (Date.now() - drained < 60_000) {
-      const contents = await Promise.all(workers.map((worker) => worker.ask({ cmd: 'content' })))
+      contents = (await Promise.all(workers.map((worker) => worker.ask({ cmd: 'content' })))) as EpochWorkerContent[]
       const hashes = new Set(contents.map((content) => (content.event === 'content' ? `${content.epoch}:${content.hash}` : content.event)))
       if (hashes.size === 1) {
         convergedAfterS = (Date.now() - drained) / 1000
@@ -123,7 +128,16 @@ const runSide = async (epochsOn: boolean, options: Required<EpochClusterOptions>
     }
     const side = summariseEpochSide(epochsOn, options.seconds, reports)
     options.log(`epoch-cluster-bench: epochs ${epochsOn ? 'on' : 'off'}: done (load average ${loadAfter.toFixed(1)}), converged ${convergedAfterS === null ? 'NOT within 60 s' : `${convergedAfterS.toFixed(1)} s after the drain`}`)
-    return { ...side, converged: convergedAfterS !== null, loadBefore, loadAfter, convergedAfterS }
+    return {
+      ...side,
+      converged: convergedAfterS !== null,
+      loadBefore,
+      loadAfter,
+      convergedAfterS,
+      finalEpoch: Math.max(0, ...contents.map((content) => Number(content.epoch.split('.')[0]))),
+      finalCuts: contents.map((content) => content.cuts),
+      finalSwitches: contents.map((content) => content.switches),
+    }
   } finally {
     await Promise.all(workers.map((worker) => worker.quit()))
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
@@ -201,6 +215,7 @@ export const epochClusterRows = (runs: readonly EpochClusterRun[], rate: number)
         outsideThatP99Ms: fixed(run.p99TightSteadyMs),
         ...(targets ? { target: `near-cut p99 <= 2x steady (${targets.steadyFrom}: ${fixed(targets.steadyP99Ms)} ms) ${verdict(targets.latencyAroundCuts)}` } : {}),
         loopDelayMaxMs: each(run.processes.map((process) => process.loopDelayMaxMs)),
+        writesPerSecond: Math.round(run.processes.reduce((sum, process) => sum + process.writes, 0) / run.seconds),
         loadAverage: load,
       },
     })
@@ -212,8 +227,10 @@ export const epochClusterRows = (runs: readonly EpochClusterRun[], rate: number)
       ...against('CPU'),
       extra: {
         perProcess: each(run.processes.map((process) => process.cpuPercent)),
-        cuts: run.cuts,
-        switches: each(run.processes.map((process) => process.switches)),
+        // Cuts past the epoch reached lost a fork (two peers that each thought they coordinate).
+        cuts: each(run.finalCuts),
+        switches: each(run.finalSwitches),
+        epochReached: run.finalEpoch,
         carriedWrites: each(run.processes.map((process) => process.carriedWrites)),
         cutCpuP50Ms: fixed(run.cutCpuP50Ms),
         cutCpuP99Ms: fixed(run.cutCpuP99Ms),

@@ -66,6 +66,8 @@ export interface EpochWorkerReport {
   readonly event: 'report'
   readonly id: string
   readonly writes: number
+  /** Writes not made because the process fell more than 0.1 s behind (starved of CPU). */
+  readonly skipped: number
   readonly samples: readonly EpochWorkerSample[]
   /** Delays of remote updates (creation on their writer to application here), split around cuts. */
   readonly latency: CutWindowSummary
@@ -93,7 +95,11 @@ export interface EpochWorkerReport {
 export interface EpochWorkerContent {
   readonly event: 'content'
   readonly hash: string
-  readonly epoch: number
+  /** `n.coordinator.hash` (shortened), `0` before any cut. */
+  readonly epoch: string
+  /** Cuts made and switches gone through so far (forks settle after the load, on a loaded machine). */
+  readonly cuts: number
+  readonly switches: number
 }
 
 /** Answers on a worker's stdout. */

@@ -69,6 +69,7 @@ const report = (heaps: readonly number[], encoded: readonly number[], options: {
     event: 'report',
     id: 'p',
     writes: 1000,
+    skipped: 0,
     samples,
     latency: latency.summary(),
     cuts: options.cuts?.length ?? 0,
