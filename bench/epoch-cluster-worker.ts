@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline'
 import pino from 'pino'
 import * as Y from 'yjs'
 import { createRandom, rebuildContent } from '../core/index.js'
-import { Peer, type EpochSwitch } from '../replication/index.js'
+import { Peer, type EpochSwitch, type RouterKind } from '../replication/index.js'
 import { openSqliteStore, type SqliteStoreOptions } from '../storage/index.js'
 import { createLibp2pTransport } from '../transports/index.js'
 import type { BenchStoreMode } from './cluster-protocol.js'
@@ -68,7 +68,8 @@ const peer: Peer = new Peer({
   store,
   logger,
   acceptDocument: () => true,
-  router: { kind: 'latency' },
+  // EPOCH_CLUSTER_ROUTER=flood|random compares routers (resolveRouterSettings refuses unknown kinds).
+  router: { kind: (process.env.EPOCH_CLUSTER_ROUTER ?? 'latency') as RouterKind },
   ...(config.epochs ? { epochs: {} } : {}),
 })
 peerRef = peer
