@@ -12,6 +12,7 @@ import { runStorageBench } from './storage-bench.js'
 import { runWorldBench } from './world-bench.js'
 import { runValidationBench } from './validation-bench.js'
 import { runEpochBench } from './epoch-bench.js'
+import { runEpochClusterBench } from './epoch-cluster-bench.js'
 import { relayOptionsFromArgs, runRelayBench } from './relay-bench.js'
 import { gatewayScaleOptionsFromArgs, runGatewayScaleBench } from './gateway-scale-bench.js'
 
@@ -35,6 +36,8 @@ const sections: Section[] = [
   { name: 'validation', run: runValidationBench },
   // Epochs off, then on: 30 s each by default (EPOCH_BENCH_SECONDS=600 for the issue's 10 minutes).
   { name: 'epochs', run: () => runEpochBench(Number(process.env.EPOCH_BENCH_SECONDS ?? 30)) },
+  // Three peer processes on loopback, epochs off then on: 30 s each plus start-up (EPOCH_CLUSTER_SECONDS=600 for 10 minutes a side).
+  { name: 'epochs-cluster', run: () => runEpochClusterBench({ seconds: Number(process.env.EPOCH_CLUSTER_SECONDS ?? 30) }) },
   { name: 'resolution', run: () => runResolutionBench() },
   // Server and load generators in separate processes, 2-4 min each. Bigger runs take the words of
   // `npx tsx bench/relay-bench.ts` / `gateway-scale-bench.ts` in RELAY_BENCH_ARGS / GATEWAY_SCALE_ARGS.
