@@ -74,7 +74,8 @@ export interface SessionAnswerSnapshot {
 }
 
 interface SessionAnswers {
-  readonly answers: Map<number, Promise<IntentResult>>
+  /** By sequence, oldest first: the answer itself once settled (a promise costs more memory than the result), the promise until then. */
+  readonly answers: Map<number, Promise<IntentResult> | IntentResult>
   /** Lowest sequence still remembered; anything below was answered and forgotten. */
   floor: number
   /** The floor last written to the durable answer log. */
@@ -179,7 +180,7 @@ export class IntentEngine {
     const earlier = answers.answers.get(seq)
     if (earlier !== undefined) {
       this.stats.duplicates++
-      return earlier
+      return earlier instanceof Promise ? earlier : this.final(earlier)
     }
     if (seq < answers.floor) {
       // Answered once and forgotten (out of the window, or acked by the client): refuse, never apply again.
@@ -188,7 +189,12 @@ export class IntentEngine {
       return this.final(reject(seq, 'answer-expired', `sequence ${seq} was answered and is older than the answers this session keeps (from ${answers.floor})`))
     }
     const answer = this.handle(session, intent)
-    answers.answers.set(seq, answer)
+    const settled = this.known.get(answer)
+    answers.answers.set(seq, settled ?? answer)
+    if (settled === undefined) {
+      // Setting an existing key keeps its place in the insertion order.
+      void answer.then((result) => answers.answers.get(seq) === answer && answers.answers.set(seq, result))
+    }
     if (answers.answers.size > this.answersPerSession) {
       // Maps iterate in insertion order: the first key is the oldest answer.
       const oldest = answers.answers.keys().next().value as number
@@ -231,7 +237,7 @@ export class IntentEngine {
     answers.idleSince = undefined
     for (const result of snapshot.answers) {
       if (result.seq < Math.max(answers.floor, snapshot.floor) || answers.answers.has(result.seq)) continue
-      answers.answers.set(result.seq, this.final(result))
+      answers.answers.set(result.seq, result)
       this.storeQuietly(this.answerLog?.rememberAnswer(this.options.worldName, session, result))
     }
     if (snapshot.floor > answers.floor) this.raiseFloor(session, answers, snapshot.floor, true)
@@ -243,7 +249,7 @@ export class IntentEngine {
     if (answers === undefined) return { floor: 0, answers: [] }
     const settled: IntentResult[] = []
     for (const answer of answers.answers.values()) {
-      const result = this.known.get(answer)
+      const result = answer instanceof Promise ? this.known.get(answer) : answer
       if (result !== undefined) settled.push(result)
     }
     return { floor: answers.floor, answers: settled }
@@ -287,7 +293,7 @@ export class IntentEngine {
     if (effects.length > 0) Y.applyUpdate(this.options.world.doc, Y.mergeUpdates(effects), new LaneOrigin('normal', this.origin))
     for (const { session, floor, answers: results } of stored) {
       const answers: SessionAnswers = { answers: new Map(), floor, storedFloor: floor, idleSince: this.options.clock.now() }
-      for (const result of results.slice(-this.answersPerSession)) answers.answers.set(result.seq, this.final(result))
+      for (const result of results.slice(-this.answersPerSession)) answers.answers.set(result.seq, result)
       this.sessions.set(session, answers)
     }
   }
