@@ -58,6 +58,8 @@ export interface GatewayOptions {
   readonly sessions?: SessionOptions
   /** How often interest-filtered ephemeral changes go out to subscribed clients. Default 50 ms. */
   readonly ephemeralIntervalMs?: number
+  /** Cell side of the interest fan-out's spatial index, in world units (about the usual interest radius). Default 64. */
+  readonly interestCellSize?: number
 }
 
 /** Counters of a gateway. */
@@ -179,7 +181,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const openSessionIds = new Map<string, number>()
   let closed = false
   let host: SessionHost | undefined
-  const fanout = new InterestFanout(peer.ephemeral)
+  const fanout = new InterestFanout(peer.ephemeral, options.interestCellSize !== undefined ? { cellSize: options.interestCellSize } : {})
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {
