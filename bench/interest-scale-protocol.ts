@@ -85,9 +85,15 @@ export type InterestLoadAnswer =
 export const INTEREST_SECRET = 'interest-scale-bench-secret-0123456789abcdef'
 
 /** Where global client `i` lives: a seeded spot in the square world (every process computes the same). */
-export const homeOf = (i: number, worldSize: number): { x: number; y: number } => {
-  // Two multiplicative hashes: uniform enough for a benchmark, the same in every process.
-  const a = Math.imul(i + 1, 0x9e3779b1) >>> 0
-  const b = Math.imul(i + 7, 0x85ebca6b) >>> 0
-  return { x: (a / 2 ** 32) * worldSize, y: (b / 2 ** 32) * worldSize }
+export const homeOf = (i: number, worldSize: number): { x: number; y: number } => ({ x: (mix(2 * i) / 2 ** 32) * worldSize, y: (mix(2 * i + 1) / 2 ** 32) * worldSize })
+
+/** A 32-bit integer hash with full avalanche (plain multiplicative hashes put the points on a few lattice lines). */
+const mix = (value: number): number => {
+  let h = value | 0
+  h ^= h >>> 16
+  h = Math.imul(h, 0x7feb352d)
+  h ^= h >>> 15
+  h = Math.imul(h, 0x846ca68b)
+  h ^= h >>> 16
+  return h >>> 0
 }

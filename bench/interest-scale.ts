@@ -148,7 +148,7 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
     options.log(`gateway-scale: ${scenario}: ${connected}/${clients} connected and subscribed in ${connectSeconds.toFixed(1)} s${failures.length ? `; ${failures.slice(0, 2).join('; ')}` : ''}`)
     await sleep(1000)
     const loaded = await Promise.all(servers.map((server) => statsOf(server.child, true)))
-    const plan = { startAt: Date.now() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 1500, intentsPerSecond: options.intentsPerSecond / loads.length }
+    const plan = { startAt: Date.now() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 5000, intentsPerSecond: options.intentsPerSecond / loads.length }
     const reportsPromise = Promise.all(loads.map((load) => load.ask({ cmd: 'run', plan })))
     reportsPromise.catch(() => {})
     await sleep(plan.startAt + plan.warmupMs - Date.now())

@@ -222,13 +222,15 @@ export class IntentEngine {
   }
 
   /**
-   * A session continues here that this engine may no longer remember (resumed past its idle horizon):
-   * sequences below `floor` were answered elsewhere or long ago and are refused, never applied again.
+   * A session continues here that this engine may no longer remember (resumed past its idle horizon,
+   * or taken over from another peer): if it remembers none of its answers, sequences below `floor`
+   * were answered elsewhere or long ago and are refused, never applied again. Answers it does
+   * remember (reloaded after a restart) are its own truth and stay.
    */
   resume(session: string, floor: number): void {
     const answers = this.sessionAnswers(session)
     answers.idleSince = undefined
-    if (Number.isSafeInteger(floor) && floor > answers.floor) this.raiseFloor(session, answers, floor, true)
+    if (answers.answers.size === 0 && Number.isSafeInteger(floor) && floor > answers.floor) this.raiseFloor(session, answers, floor, true)
   }
 
   /** Takes a session's answers from its old home (a handoff): resends get them here, and they are stored like this engine's own. */
