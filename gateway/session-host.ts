@@ -61,6 +61,8 @@ const sameHash = (token: string, hash: string): boolean => {
 export class SessionHost {
   readonly registry: SessionRegistry
   private readonly sessions = new Map<string, LocalSession>()
+  /** The session id served per player (one per player): replacing it must not scan every session. */
+  private readonly sessionOfPlayer = new Map<string, string>()
   /** Open document connections per player, by document name. */
   private readonly documentsOf = new Map<string, Map<string, number>>()
   private draining = false
@@ -205,7 +207,9 @@ export class SessionHost {
         session.adopt([], record.lastAckedSeq + 1, record.lastAckedSeq)
       }
       // Another nonce of the same player is replaced: one session per player, as the registry keys it.
-      for (const [otherId, other] of this.sessions) if (other.player === player && otherId !== id) this.sessions.delete(otherId)
+      const otherId = this.sessionOfPlayer.get(player)
+      if (otherId !== undefined && otherId !== id) this.sessions.delete(otherId)
+      this.sessionOfPlayer.set(player, id)
       this.sessions.set(id, session)
     }
     this.registry.put({
@@ -236,12 +240,17 @@ export class SessionHost {
     if (session.link !== undefined || this.sessions.get(session.id) !== session) return
     session.release()
     const timer = setTimeout(() => {
-      if (session.link === undefined && this.sessions.get(session.id) === session) this.sessions.delete(session.id)
+      if (session.link === undefined && this.sessions.get(session.id) === session) this.forgetSession(session)
     }, this.options.resumeWindowMs ?? 10 * 60_000)
     timer.unref()
     const record = this.registry.get(session.player)
     if (!record || record.home !== this.peer.id || record.session !== session.nonce || record.lastAckedSeq === session.lastAckedSeq) return
     this.registry.put({ ...record, lastAckedSeq: session.lastAckedSeq, updatedAt: Date.now() })
+  }
+
+  private forgetSession(session: LocalSession): void {
+    this.sessions.delete(session.id)
+    if (this.sessionOfPlayer.get(session.player) === session.id) this.sessionOfPlayer.delete(session.player)
   }
 
   /** Peers that can take sessions: announced, connected, not draining, not this one; sorted by id. */
@@ -315,7 +324,7 @@ export class SessionHost {
     })
     session?.link?.redirect({ url, peer: to, handoff: true })
     session?.release()
-    if (session) this.sessions.delete(session.id)
+    if (session) this.forgetSession(session)
     this.logger.info({ player: record.player, to }, 'session handed off')
   }
 }
