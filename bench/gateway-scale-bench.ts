@@ -9,9 +9,14 @@
 // write rates, with server CPU. A slow phase is marked SLOW; one that loses updates or readers ends
 // the scenario and is marked BROKE, with the reason.
 //
-//   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync]
+// The interest workload (bench/interest-scale.ts) adds rows of its own: the same client counts
+// sending moves as intents (10,000/s in total by default), each move seen only by the clients
+// whose interest area covers it, timed from intent send to visible.
 //
-// The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`.
+//   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]
+//
+// The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`. A CPU profile of the
+// interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -30,6 +35,7 @@ import {
   type StartedServer,
 } from './relay-harness.js'
 import { FLAVOUR, RELAY_SECRET, type RelaySystem } from './relay-protocol.js'
+import { runInterestScenario, type InterestResult } from './interest-scale.js'
 
 /** Settings of one scale run. */
 export interface GatewayScaleOptions {
@@ -45,6 +51,12 @@ export interface GatewayScaleOptions {
   readonly perProcess?: number
   /** Systems of the one-peer scenario (two peers is realmsync only). Default realmsync. */
   readonly systems?: readonly RelaySystem[]
+  /** Workloads: `fanout` (writes to every client of one document) and `interest` (moves as intents, interest-filtered). Default both. */
+  readonly workloads?: ReadonlyArray<'fanout' | 'interest'>
+  /** Interest workload: moves per second in total. Default 10,000. */
+  readonly intentsPerSecond?: number
+  /** Interest workload: clients that see a move, on average. Default 8. */
+  readonly viewers?: number
   readonly log?: (line: string) => void
 }
 
@@ -68,7 +80,7 @@ const runScenario = async (
   system: RelaySystem,
   peers: 1 | 2,
   clients: number,
-  options: Required<Omit<GatewayScaleOptions, 'systems' | 'clients' | 'twoPeerClients'>>,
+  options: Required<Pick<GatewayScaleOptions, 'rates' | 'seconds' | 'perProcess' | 'log'>>,
 ): Promise<ScaleResult> => {
   const scenario = peers === 1 ? `${clients.toLocaleString('en-US')} clients, 1 peer` : `${clients.toLocaleString('en-US')} clients, 2 peers`
   const backgroundBusyPercent = await backgroundLoad()
@@ -154,6 +166,7 @@ const runScenario = async (
 
 /** Runs the one-peer scenario for each system, then the two-peer one. */
 export const runGatewayScale = async (options: GatewayScaleOptions = {}): Promise<ScaleResult[]> => {
+  if (!(options.workloads ?? ['fanout']).includes('fanout')) return []
   const resolved = {
     rates: options.rates ?? [0.5, 2],
     seconds: options.seconds ?? 5,
@@ -167,6 +180,82 @@ export const runGatewayScale = async (options: GatewayScaleOptions = {}): Promis
   if (twoPeerClients > 0) results.push(await runScenario('realmsync', 2, twoPeerClients, resolved))
   return results
 }
+
+/** Runs the interest workload on one peer, then on two. */
+export const runInterestScale = async (options: GatewayScaleOptions = {}): Promise<InterestResult[]> => {
+  if (!(options.workloads ?? ['interest']).includes('interest')) return []
+  const settings = {
+    intentsPerSecond: options.intentsPerSecond ?? 10_000,
+    viewers: options.viewers ?? 8,
+    radius: 20,
+    intervalMs: 16,
+    seconds: options.seconds ?? 5,
+    perProcess: Math.min(options.perProcess ?? 5000, 2500),
+    serverNodeArgs: (process.env.GATEWAY_SCALE_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+    log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
+  }
+  const results: InterestResult[] = []
+  const clients = options.clients ?? 2000
+  const twoPeerClients = options.twoPeerClients ?? 4000
+  for (const [peers, count] of [[1, clients], [2, twoPeerClients]] as const) {
+    if (count <= 0) continue
+    const result = await runInterestScenario(peers, count, settings)
+    settings.log(
+      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}%, ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
+    )
+    results.push(result)
+  }
+  return results
+}
+
+/** Table rows of the interest workload: intent-to-visible latency and memory per connection. */
+export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[] =>
+  results.flatMap((result) => {
+    const section = `gateway-scale: ${result.scenario}`
+    const common = { loadProcesses: result.loadProcesses, loadAverage: result.loadAverage }
+    const rssKiB = mean(result.rssPerConnectionKiB)
+    return [
+      {
+        section,
+        name: `realmsync gateway: intent-to-visible p99 at ${result.intentsPerSecond} intents/s`,
+        perSecond: result.p99Ms,
+        unit: 'ms p99 intent send to seen by every client whose interest covers it (lower is better)',
+        extra: {
+          p50Ms: result.p50Ms,
+          p95Ms: result.p95Ms,
+          maxMs: result.maxMs,
+          ackP50Ms: result.ackP50Ms,
+          ackP99Ms: result.ackP99Ms,
+          sentPerSecond: result.sentPerSecond,
+          answered: `${(result.answered * 100).toFixed(2)}%`,
+          viewersPerMove: result.viewersPerMove,
+          deliveriesPerSecond: result.deliveriesPerSecond,
+          connected: `${result.connected}/${result.clients}`,
+          world: `${result.worldSize.toFixed(0)}x${result.worldSize.toFixed(0)}, radius ${result.radius}, fan-out tick ${result.intervalMs} ms`,
+          serverCpuPercent: list(result.serverCpuPercent),
+          serverLoopPercent: list(result.serverLoopPercent),
+          loadCpuPercent: list(result.loadCpuPercent),
+          machineBusyPercent: result.machineBusyPercent,
+          target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,
+          ...(result.closed > 0 || result.rejects > 0 ? { closed: result.closed, rejects: result.rejects } : {}),
+          ...common,
+        },
+      },
+      {
+        section,
+        name: 'realmsync gateway: memory per connection (interest)',
+        perSecond: rssKiB,
+        unit: 'KiB server RSS per connection (lower is better)',
+        extra: {
+          perServer: list(result.rssPerConnectionKiB, 1),
+          heapKiB: list(result.heapPerConnectionKiB, 1),
+          connectSeconds: result.connectSeconds,
+          target: `<= 32 KB per connection ${rssKiB * 1024 <= 32_000 ? 'met' : 'MISSED'}`,
+          ...common,
+        },
+      },
+    ]
+  })
 
 const list = (values: readonly number[], digits = 0): string => values.map((value) => value.toFixed(digits)).join('/')
 
@@ -236,14 +325,17 @@ export const gatewayScaleRows = (results: readonly ScaleResult[]): BenchRow[] =>
 }
 
 /** The scale benchmark as table rows (for bench/run.ts). */
-export const runGatewayScaleBench = async (options: GatewayScaleOptions = {}): Promise<BenchRow[]> => gatewayScaleRows(await runGatewayScale(options))
+export const runGatewayScaleBench = async (options: GatewayScaleOptions = {}): Promise<BenchRow[]> => [
+  ...gatewayScaleRows(await runGatewayScale(options)),
+  ...interestScaleRows(await runInterestScale(options)),
+]
 
 /**
  * Options from the command-line words `[clients] [twoPeerClients] [rates] [seconds] [perProcess]
  * [systems]`; bench/run.ts reads the same words from GATEWAY_SCALE_ARGS.
  */
 export const gatewayScaleOptionsFromArgs = (args: readonly string[]): GatewayScaleOptions => {
-  const [clients, twoPeerClients, rates, seconds, perProcess, systems] = args
+  const [clients, twoPeerClients, rates, seconds, perProcess, systems, workloads, intentsPerSecond, viewers] = args
   const options: GatewayScaleOptions = {
     ...(clients ? { clients: Number(clients) } : {}),
     ...(twoPeerClients ? { twoPeerClients: Number(twoPeerClients) } : {}),
@@ -251,19 +343,24 @@ export const gatewayScaleOptionsFromArgs = (args: readonly string[]): GatewaySca
     ...(seconds ? { seconds: Number(seconds) } : {}),
     ...(perProcess ? { perProcess: Number(perProcess) } : {}),
     ...(systems ? { systems: systems.split(',') as RelaySystem[] } : {}),
+    ...(workloads ? { workloads: workloads.split(',') as Array<'fanout' | 'interest'> } : {}),
+    ...(intentsPerSecond ? { intentsPerSecond: Number(intentsPerSecond) } : {}),
+    ...(viewers ? { viewers: Number(viewers) } : {}),
   }
-  const numbers = [options.clients ?? 0, options.twoPeerClients ?? 0, options.seconds ?? 1, options.perProcess ?? 1, ...(options.rates ?? [])]
+  const numbers = [options.clients ?? 0, options.twoPeerClients ?? 0, options.seconds ?? 1, options.perProcess ?? 1, options.intentsPerSecond ?? 1, options.viewers ?? 1, ...(options.rates ?? [])]
   if (!numbers.every((value) => Number.isFinite(value) && value >= 0)) {
-    throw new RangeError('usage: gateway-scale-bench [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync]')
+    throw new RangeError('usage: gateway-scale-bench [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]')
   }
   return options
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const started = Date.now()
-  const results = await runGatewayScale(gatewayScaleOptionsFromArgs(process.argv.slice(2)))
-  const rows = gatewayScaleRows(results)
+  const options = gatewayScaleOptionsFromArgs(process.argv.slice(2))
+  const results = await runGatewayScale(options)
+  const interest = await runInterestScale(options)
+  const rows = [...gatewayScaleRows(results), ...interestScaleRows(interest)]
   computeRatios(rows)
-  process.stdout.write(`${toMarkdownTable(rows)}\n\n${JSON.stringify(results, null, 2)}\n`)
+  process.stdout.write(`${toMarkdownTable(rows)}\n\n${JSON.stringify([...results, ...interest], null, 2)}\n`)
   process.stderr.write(`gateway-scale: done in ${((Date.now() - started) / 1000).toFixed(0)} s\n`)
 }

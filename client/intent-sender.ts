@@ -1,6 +1,9 @@
 import { decodeIntentResult, encodeIntent, RealmsyncError, type HlcTimestamp, type IntentResult, type WorldValue } from '../core/index.js'
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './reconnecting-socket.js'
-import { decodeSessionControl, type SessionControlMessage } from './session-control.js'
+import { decodeSessionControl, encodeAcked, type SessionControlMessage } from './session-control.js'
+
+/** Answers between two `acked` messages: a few bytes per 32 intents, and the server's memory for them shrinks to that. */
+export const ACK_EVERY = 32
 
 /** Options of one intent. */
 export interface IntentOptions {
@@ -49,6 +52,10 @@ export class IntentSender {
   private readonly pending = new Map<number, Pending>()
   private nextSeq = 1
   private closedBecause: string | undefined
+  /** Whether the gateway serves sessions (it greeted us): only then does it read control messages such as acks. */
+  private sessions = false
+  /** The last `acked` watermark sent. */
+  private ackSent = 0
 
   constructor(
     /** The acting player: the token's subject. */
@@ -141,7 +148,10 @@ export class IntentSender {
       this.onError(error instanceof Error ? error : new Error(String(error)))
       return
     }
-    if (message.type === 'session') this.socket.settled()
+    if (message.type === 'session') {
+      this.sessions = true
+      this.socket.settled()
+    }
     this.session.onControl(message)
   }
 
@@ -162,5 +172,19 @@ export class IntentSender {
     if (result.type === 'ack') this.stats.acks++
     else this.stats.rejects++
     entry.resolve(result)
+    this.sendAckIfDue()
+  }
+
+  /**
+   * Every answer below the oldest pending intent has arrived, so those intents are never resent: tell
+   * the gateway now and then (every `ACK_EVERY` answers), so the engine can forget their answers
+   * before its window would.
+   */
+  private sendAckIfDue(): void {
+    if (!this.sessions) return
+    const oldestPending = this.pending.keys().next()
+    const watermark = oldestPending.done === true ? this.nextSeq - 1 : oldestPending.value - 1
+    if (watermark - this.ackSent < ACK_EVERY) return
+    if (this.socket.sendText(encodeAcked(watermark))) this.ackSent = watermark
   }
 }

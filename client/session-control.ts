@@ -98,3 +98,6 @@ export const decodeSessionControl = (text: string): SessionControlMessage => {
 
 /** The text frame subscribing to entities whose position lies within `radius` of `(x, y)`. */
 export const encodeInterest = (x: number, y: number, radius: number): string => JSON.stringify({ v: 1, type: 'interest', x, y, radius })
+
+/** The text frame telling the gateway every answer up to `seq` arrived (it may forget them). */
+export const encodeAcked = (seq: number): string => JSON.stringify({ v: 1, type: 'acked', seq })

@@ -44,6 +44,7 @@ export const INTENT_REJECT_REASONS = [
   'authority-unavailable',
   'cheat-suspected',
   'internal-error',
+  'answer-expired',
 ] as const
 
 /** One of the engine's own reject reasons. */

@@ -7,7 +7,7 @@ import { closeReason } from './close-reason.js'
 import type { Grants } from './permissions.js'
 import { admitFrame, admitRate, frameBytes } from './frame-admission.js'
 import type { SessionLink } from './local-session.js'
-import { CLOSE_REDIRECT, decodeClientControl, encodeServerControl, type InterestArea, type ServerControl, type SessionRedirect } from './session-control.js'
+import { CLOSE_REDIRECT, decodeClientMessage, encodeServerControl, type ClientControl, type InterestArea, type ServerControl, type SessionRedirect } from './session-control.js'
 import { TokenBucket } from './token-bucket.js'
 import {
   CLOSE_INTERNAL_ERROR,
@@ -52,6 +52,8 @@ export interface IntentConnectionEvents {
   onRefused(connection: IntentConnection): void
   /** A client control message (sessions only); without it, text frames are refused. */
   onInterest?(connection: IntentConnection, area: InterestArea): void
+  /** The client has every answer up to `seq` (sessions only). */
+  onAcked?(connection: IntentConnection, seq: number): void
 }
 
 /** Answers a first-time or resent intent; undefined leaves it unanswered (a draining session: the client resends it elsewhere). */
@@ -176,13 +178,14 @@ export class IntentConnection implements SessionLink {
 
   private onControl(data: Buffer | ArrayBuffer | Buffer[]): void {
     if (!admitRate(this, performance.now())) return
-    let area: InterestArea
+    let message: ClientControl
     try {
-      area = decodeClientControl(new TextDecoder('utf-8', { fatal: true }).decode(frameBytes(data)))
+      message = decodeClientMessage(new TextDecoder('utf-8', { fatal: true }).decode(frameBytes(data)))
     } catch (error) {
       this.closeWith(CLOSE_INVALID_PAYLOAD, error instanceof Error ? error.message : 'malformed control message', 'malformed')
       return
     }
-    this.events.onInterest?.(this, area)
+    if (message.type === 'acked') this.events.onAcked?.(this, message.seq)
+    else this.events.onInterest?.(this, { x: message.x, y: message.y, radius: message.radius })
   }
 }

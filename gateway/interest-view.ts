@@ -4,7 +4,8 @@ import type { EphemeralBatch, EphemeralView, InterestArea } from './session-cont
 /** The ephemeral field that places an entity in the world: `{ x, y }`. */
 export const POSITION_FIELD = 'position'
 
-const positionOf = (value: EphemeralValue | undefined): { x: number; y: number } | undefined => {
+/** The `{ x, y }` of a position register's value, if it is one. */
+export const positionOf = (value: EphemeralValue | undefined): { x: number; y: number } | undefined => {
   if (value === null || value === undefined || typeof value !== 'object' || Array.isArray(value) || value instanceof Uint8Array) return undefined
   const { x, y } = value as Readonly<Record<string, EphemeralValue>>
   return typeof x === 'number' && Number.isFinite(x) && typeof y === 'number' && Number.isFinite(y) ? { x, y } : undefined
@@ -47,13 +48,20 @@ export class InterestView {
 
   /**
    * Sets (or moves) the area and returns the batch that brings the client up to date: every
-   * register of entities now inside that were not before, and the entities that left.
+   * register of entities now inside that were not before, and the entities that left. `near`, when
+   * given, is a superset of the entities inside (from a spatial index); else the whole store is read.
    */
-  subscribe(area: InterestArea, store: EphemeralStore): EphemeralBatch {
+  subscribe(area: InterestArea, store: EphemeralStore, near?: readonly string[]): EphemeralBatch {
     this.area = area
     const entries: EphemeralView[] = []
     const gone: string[] = []
-    const positions = store.deltaSince(0).entries.filter((entry) => entry.field === POSITION_FIELD)
+    const positions =
+      near === undefined
+        ? store.deltaSince(0).entries.filter((entry) => entry.field === POSITION_FIELD)
+        : near.flatMap((entity) => {
+            const entry = store.get(entity, POSITION_FIELD)
+            return entry === undefined ? [] : [entry]
+          })
     const nowInside = new Set<string>()
     for (const entry of positions) {
       const position = positionOf(entry.value)

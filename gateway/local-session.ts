@@ -1,4 +1,5 @@
 import type { Intent, IntentResult } from '../core/index.js'
+import type { SessionAnswerSnapshot } from '../resolvers/index.js'
 import type { SessionRedirect } from './session-control.js'
 
 /** What a session needs from its intent connection: a way to send the client elsewhere. */
@@ -6,29 +7,37 @@ export interface SessionLink {
   redirect(redirect: Omit<SessionRedirect, 'type'>): void
 }
 
-/** Settles a first-time intent (the engine); the session remembers the answer. */
-export type SubmitIntent = (session: string, intent: Intent) => Promise<IntentResult>
+/**
+ * The engine side of a session: the intent engine is the one place answers are remembered (per
+ * session, bounded, durable with an answering journal), so a session here holds none of its own.
+ */
+export interface SessionEngine {
+  submit(session: string, intent: Intent): Promise<IntentResult>
+  /** Whether `seq` was answered (remembered, or below the floor): a resend, not a first send. */
+  answered(session: string, seq: number): boolean
+  acknowledged(session: string, seq: number): void
+  release(session: string): void
+  resume(session: string, floor: number): void
+  adopt(session: string, snapshot: SessionAnswerSnapshot): void
+  answersOf(session: string): SessionAnswerSnapshot
+}
 
 /**
- * A session served by this peer: the answers it gave, by sequence number, so a resent intent gets
- * its original answer here even when the intent was first answered by another peer (answers travel
- * with a handoff), and the intents in flight, which a drain waits for before handing over.
+ * A session served by this peer: its engine (bound when its connection is admitted), the answers
+ * a handoff carried until then, and the intents in flight, which a drain waits for before handing
+ * over. The answers themselves live in the engine only (it used to keep a second copy here).
  */
 export class LocalSession {
-  /** Answers by sequence number, in insertion order (oldest first). */
-  private readonly answers = new Map<number, Promise<IntentResult>>()
-  private readonly settled = new Map<number, IntentResult>()
   private readonly inflight = new Set<Promise<IntentResult>>()
-  /** Lowest sequence still remembered; older ones were answered and forgotten. */
-  floor = 0
   /** Highest sequence answered. */
   lastAckedSeq = 0
   /** Set by a drain: first-time intents are no longer taken (the client resends them at the new home). */
   draining = false
   /** The open intent connection, if any. */
   link: SessionLink | undefined
-  /** Answers served from memory. */
-  duplicates = 0
+  private engine: SessionEngine | undefined
+  /** Answers carried by a handoff (or a floor from the registry), given to the engine once one is bound. */
+  private carried: SessionAnswerSnapshot | undefined
 
   constructor(
     readonly player: string,
@@ -36,7 +45,6 @@ export class LocalSession {
     readonly nonce: string,
     /** The resume token the client was given. */
     readonly resumeToken: string,
-    private readonly capacity: number,
   ) {}
 
   /** The engine's session id: player ids never hold `/`, so the pair is unambiguous. */
@@ -44,16 +52,45 @@ export class LocalSession {
     return `${this.player}/${this.nonce}`
   }
 
-  /** Takes answers carried over by a handoff. */
-  adopt(answers: readonly IntentResult[], floor: number, lastAckedSeq: number): void {
-    for (const answer of answers) this.remember(answer.seq, Promise.resolve(answer), answer)
-    this.floor = Math.max(this.floor, floor)
-    this.lastAckedSeq = Math.max(this.lastAckedSeq, lastAckedSeq)
+  /** Binds the engine that answers this session (its connection's); carried answers go to it. */
+  bind(engine: SessionEngine): void {
+    if (this.engine === engine) return
+    this.engine = engine
+    const carried = this.carried
+    this.carried = undefined
+    if (carried === undefined) return
+    if (carried.answers.length > 0) engine.adopt(this.id, carried)
+    else engine.resume(this.id, carried.floor)
   }
 
-  /** The answers to hand over, oldest first. */
-  settledAnswers(): IntentResult[] {
-    return [...this.settled.values()]
+  /**
+   * Takes answers carried over by a handoff, or only a floor (a session resumed here after its
+   * answers were forgotten, or taken over from an unreachable home): sequences below it that the
+   * engine does not remember are refused as expired, never applied again.
+   */
+  adopt(answers: readonly IntentResult[], floor: number, lastAckedSeq: number): void {
+    this.carried = { answers, floor }
+    this.lastAckedSeq = Math.max(this.lastAckedSeq, lastAckedSeq)
+    const engine = this.engine
+    if (engine !== undefined) {
+      this.engine = undefined
+      this.bind(engine)
+    }
+  }
+
+  /** The answers and floor to hand over (call after `quiesce`). */
+  answersToHandOver(): SessionAnswerSnapshot {
+    return this.engine?.answersOf(this.id) ?? this.carried ?? { floor: 0, answers: [] }
+  }
+
+  /** The client acknowledged every answer up to `seq`: the engine may forget them. */
+  acknowledged(seq: number): void {
+    this.engine?.acknowledged(this.id, seq)
+  }
+
+  /** The client is gone (disconnected or handed off): the engine forgets the session after its idle time unless it returns. */
+  release(): void {
+    this.engine?.release(this.id)
   }
 
   /** Resolves when every intent in flight has its answer. */
@@ -62,45 +99,21 @@ export class LocalSession {
   }
 
   /**
-   * The answer to `intent`: the remembered one for a resend, the engine's for a first send, or
-   * undefined while draining (the intent is not taken here, and the client will resend it).
+   * The answer to `intent` from the bound engine (the original one for a resend), or undefined
+   * while draining for a first send (not taken here; the client will resend it to the new home).
    */
-  submit(intent: Intent, submit: SubmitIntent): Promise<IntentResult> | undefined {
-    const earlier = this.answers.get(intent.seq)
-    if (earlier !== undefined) {
-      this.duplicates++
-      return earlier
-    }
-    if (intent.seq < this.floor) {
-      return Promise.resolve({ type: 'reject', seq: intent.seq, reason: 'invalid-intent', message: `sequence ${intent.seq} is older than the ${this.capacity} answers this session keeps` })
-    }
-    if (this.draining) return undefined
-    const answer = submit(this.id, intent)
+  submit(intent: Intent, engine: SessionEngine): Promise<IntentResult> | undefined {
+    this.bind(engine)
+    if (this.draining && !engine.answered(this.id, intent.seq)) return undefined
+    const answer = engine.submit(this.id, intent)
     this.inflight.add(answer)
-    this.remember(intent.seq, answer, undefined)
     answer.then(
-      (result) => {
+      () => {
         this.inflight.delete(answer)
-        if (this.answers.get(intent.seq) === answer) this.settled.set(intent.seq, result)
         this.lastAckedSeq = Math.max(this.lastAckedSeq, intent.seq)
       },
-      () => {
-        // A failed engine call has no answer to remember: forget it so a resend tries again.
-        this.inflight.delete(answer)
-        if (this.answers.get(intent.seq) === answer) this.answers.delete(intent.seq)
-      },
+      () => this.inflight.delete(answer),
     )
     return answer
-  }
-
-  private remember(seq: number, answer: Promise<IntentResult>, settled: IntentResult | undefined): void {
-    this.answers.set(seq, answer)
-    if (settled !== undefined) this.settled.set(seq, settled)
-    if (this.answers.size > this.capacity) {
-      const oldest = this.answers.keys().next().value as number
-      this.answers.delete(oldest)
-      this.settled.delete(oldest)
-      this.floor = Math.max(this.floor, oldest + 1)
-    }
   }
 }

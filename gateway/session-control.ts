@@ -12,6 +12,7 @@ import { RealmsyncError, type EphemeralValue } from '../core/index.js'
  *   { v: 1, type: 'ephemeral', entries: [{ entity, field, value }], gone: [entity] }   interest-filtered state
  * Client to server:
  *   { v: 1, type: 'interest', x, y, radius }                              ephemeral state of entities near (x, y)
+ *   { v: 1, type: 'acked', seq }                                          every answer up to `seq` arrived: the engine may forget them
  */
 
 /** Close code of a redirect: the session lives on another peer (application range, not a 44xx refusal, so clients retry). */
@@ -68,6 +69,15 @@ export interface InterestArea {
   readonly radius: number
 }
 
+/** The client has every answer up to `seq` and will never resend those intents. */
+export interface ClientAck {
+  readonly type: 'acked'
+  readonly seq: number
+}
+
+/** A control message from a client. */
+export type ClientControl = ({ readonly type: 'interest' } & InterestArea) | ClientAck
+
 /** The text frame of a server control message. */
 export const encodeServerControl = (message: ServerControl): string => JSON.stringify({ v: SESSION_CONTROL_VERSION, ...message })
 
@@ -80,8 +90,15 @@ export class ClientControlError extends RealmsyncError {
 
 const finite = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
-/** Decodes a client's text frame: an interest area, or throws `ClientControlError`. */
+/** Decodes a client's text frame that must be an interest area, or throws `ClientControlError`. */
 export const decodeClientControl = (text: string): InterestArea => {
+  const message = decodeClientMessage(text)
+  if (message.type !== 'interest') throw new ClientControlError(`expected an interest message, not ${message.type}`)
+  return { x: message.x, y: message.y, radius: message.radius }
+}
+
+/** Decodes a client's text frame: an interest area or an acked sequence, or throws `ClientControlError`. */
+export const decodeClientMessage = (text: string): ClientControl => {
   if (text.length > MAX_CLIENT_CONTROL_BYTES) throw new ClientControlError(`control message over ${MAX_CLIENT_CONTROL_BYTES} bytes`)
   let message: unknown
   try {
@@ -90,9 +107,13 @@ export const decodeClientControl = (text: string): InterestArea => {
     throw new ClientControlError('control message is not JSON')
   }
   if (message === null || typeof message !== 'object' || Array.isArray(message)) throw new ClientControlError('control message is not an object')
-  const { v, type, x, y, radius } = message as Record<string, unknown>
+  const { v, type, x, y, radius, seq } = message as Record<string, unknown>
   if (v !== SESSION_CONTROL_VERSION) throw new ClientControlError(`control message version ${String(v)} is not ${SESSION_CONTROL_VERSION}`)
+  if (type === 'acked') {
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new ClientControlError('acked needs a non-negative integer seq')
+    return { type, seq }
+  }
   if (type !== 'interest') throw new ClientControlError(`unknown control message type ${JSON.stringify(type)}`)
   if (!finite(x) || !finite(y) || !finite(radius) || radius < 0) throw new ClientControlError('interest needs finite x, y and a radius >= 0')
-  return { x, y, radius }
+  return { type, x, y, radius }
 }

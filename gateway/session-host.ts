@@ -15,12 +15,10 @@ export interface SessionOptions {
   readonly url?: string
   /** How long a handoff target waits for the registry and the documents to catch up. Default 3000 ms. */
   readonly handoffWaitMs?: number
-  /** Answers remembered (and handed over) per session. Default 1024. */
-  readonly answersPerSession?: number
   /**
-   * How long a disconnected session's answers stay in memory for a resume. Past it they are dropped
-   * (the session can still resume with its token; the engine's own dedupe still answers resends on
-   * this peer). Bounds memory by players connected recently, not players ever seen. Default 10 min.
+   * How long a disconnected session is kept here for a resume (its answers are the engine's, which
+   * forgets a released session after its own `idleSessionMs`). Past it the session can still resume
+   * with its token. Bounds memory by players connected recently, not players ever seen. Default 10 min.
    */
   readonly resumeWindowMs?: number
   /** Documents intents write (the engines' worlds): a handoff target waits to hold what the old home had. */
@@ -63,11 +61,12 @@ const sameHash = (token: string, hash: string): boolean => {
 export class SessionHost {
   readonly registry: SessionRegistry
   private readonly sessions = new Map<string, LocalSession>()
+  /** The session id served per player (one per player): replacing it must not scan every session. */
+  private readonly sessionOfPlayer = new Map<string, string>()
   /** Open document connections per player, by document name. */
   private readonly documentsOf = new Map<string, Map<string, number>>()
   private draining = false
   private readonly handoffWaitMs: number
-  private readonly capacity: number
 
   constructor(
     private readonly peer: Peer,
@@ -78,7 +77,6 @@ export class SessionHost {
   ) {
     this.registry = new SessionRegistry(peer.openDoc(SESSION_REGISTRY_DOC))
     this.handoffWaitMs = options.handoffWaitMs ?? 3000
-    this.capacity = options.answersPerSession ?? 1024
     this.registry.announce(peer.id, { url, draining: false })
   }
 
@@ -198,16 +196,20 @@ export class SessionHost {
     const id = `${player}/${nonce}`
     let session = this.sessions.get(id)
     if (session === undefined) {
-      session = new LocalSession(player, nonce, sameSession ? (resumeToken as string) : randomBytes(24).toString('base64url'), this.capacity)
+      session = new LocalSession(player, nonce, sameSession ? (resumeToken as string) : randomBytes(24).toString('base64url'))
       if (sameSession && record?.home === this.peer.id && record.state === 'handed-off') {
         await this.waitForDocuments(record.docs, Date.now() + this.handoffWaitMs)
         session.adopt(record.answers, record.answersFloor, record.lastAckedSeq)
       } else if (sameSession && record !== undefined) {
-        // Resumed after its answers were forgotten here (or taken over): the acked sequence carries on.
-        session.adopt([], 0, record.lastAckedSeq)
+        // Resumed here after a restart, or taken over from an unreachable home: what the engine does
+        // not remember up to the recorded acked sequence was answered before, so it is refused as
+        // expired rather than applied again (an engine with a durable answer log remembers it all).
+        session.adopt([], record.lastAckedSeq + 1, record.lastAckedSeq)
       }
       // Another nonce of the same player is replaced: one session per player, as the registry keys it.
-      for (const [otherId, other] of this.sessions) if (other.player === player && otherId !== id) this.sessions.delete(otherId)
+      const otherId = this.sessionOfPlayer.get(player)
+      if (otherId !== undefined && otherId !== id) this.sessions.delete(otherId)
+      this.sessionOfPlayer.set(player, id)
       this.sessions.set(id, session)
     }
     this.registry.put({
@@ -236,13 +238,19 @@ export class SessionHost {
   /** Records the last acknowledged sequence when a session's connection closes (not once per intent). */
   disconnected(session: LocalSession): void {
     if (session.link !== undefined || this.sessions.get(session.id) !== session) return
+    session.release()
     const timer = setTimeout(() => {
-      if (session.link === undefined && this.sessions.get(session.id) === session) this.sessions.delete(session.id)
+      if (session.link === undefined && this.sessions.get(session.id) === session) this.forgetSession(session)
     }, this.options.resumeWindowMs ?? 10 * 60_000)
     timer.unref()
     const record = this.registry.get(session.player)
     if (!record || record.home !== this.peer.id || record.session !== session.nonce || record.lastAckedSeq === session.lastAckedSeq) return
     this.registry.put({ ...record, lastAckedSeq: session.lastAckedSeq, updatedAt: Date.now() })
+  }
+
+  private forgetSession(session: LocalSession): void {
+    this.sessions.delete(session.id)
+    if (this.sessionOfPlayer.get(session.player) === session.id) this.sessionOfPlayer.delete(session.player)
   }
 
   /** Peers that can take sessions: announced, connected, not draining, not this one; sorted by id. */
@@ -302,19 +310,21 @@ export class SessionHost {
       const doc = this.peer.getDoc(name)
       if (doc) docs[name] = Y.encodeStateVector(doc)
     }
+    const carried = session?.answersToHandOver()
     this.registry.put({
       ...record,
       home: to,
       state: 'handed-off',
       from: this.peer.id,
-      answers: session?.settledAnswers() ?? [],
-      answersFloor: session?.floor ?? 0,
+      answers: carried?.answers ?? [],
+      answersFloor: carried?.floor ?? 0,
       lastAckedSeq: session?.lastAckedSeq ?? record.lastAckedSeq,
       docs,
       updatedAt: Date.now(),
     })
     session?.link?.redirect({ url, peer: to, handoff: true })
-    if (session) this.sessions.delete(session.id)
+    session?.release()
+    if (session) this.forgetSession(session)
     this.logger.info({ player: record.player, to }, 'session handed off')
   }
 }

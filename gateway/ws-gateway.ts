@@ -65,6 +65,8 @@ export interface GatewayOptions {
    * (docs/spectator.md); the token needs read permission on the document. Default: no spectators.
    */
   readonly spectators?: SpectatorHub
+  /** Cell side of the interest fan-out's spatial index, in world units (about the usual interest radius). Default 64. */
+  readonly interestCellSize?: number
 }
 
 /** Counters of a gateway. */
@@ -182,9 +184,11 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const rooms = new Map<string, DocumentRoom>()
   const connections = new Set<ClientConnection | IntentConnection>()
   let nextConnection = 1
+  /** Open intent sockets per engine session id, for connections without sessions (the engine is told when the last one closes). */
+  const openSessionIds = new Map<string, number>()
   let closed = false
   let host: SessionHost | undefined
-  const fanout = new InterestFanout(peer.ephemeral)
+  const fanout = new InterestFanout(peer.ephemeral, options.interestCellSize !== undefined ? { cellSize: options.interestCellSize } : {})
   const spectatorRooms = options.spectators === undefined ? undefined : new SpectatorRooms(options.spectators, logger)
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
@@ -314,7 +318,9 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     if (engine === undefined) return
     const session = admission?.session
     const sessionId = intentSessionId(grants.player, nonce)
-    const submit: IntentSubmitter = session ? (intent) => session.submit(intent, (id, first) => engine.submit(id, first)) : (intent) => engine.submit(sessionId, intent)
+    session?.bind(engine)
+    if (!session) openSessionIds.set(sessionId, (openSessionIds.get(sessionId) ?? 0) + 1)
+    const submit: IntentSubmitter = session ? (intent) => session.submit(intent, engine) : (intent) => engine.submit(sessionId, intent)
     const connection = new IntentConnection(`${grants.player}#${nextConnection++}`, ws, grants, sessionId, submit, limits, {
       onClosed: (closedConnection, kind) => {
         connections.delete(closedConnection)
@@ -322,6 +328,15 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         if (session && session.link === closedConnection) {
           session.link = undefined
           host?.disconnected(session)
+        }
+        if (!session) {
+          // Without sessions the nonce alone names the session: the engine forgets it once no socket of it is left open for its idle time.
+          const open = (openSessionIds.get(sessionId) ?? 1) - 1
+          if (open > 0) openSessionIds.set(sessionId, open)
+          else {
+            openSessionIds.delete(sessionId)
+            engine.release(sessionId)
+          }
         }
         const counter = closeCounter[kind]
         if (counter) counters[counter as keyof typeof counters]++
@@ -331,6 +346,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       ...(session
         ? {
             onInterest: (subscriber: IntentConnection, area: InterestArea) => fanout.subscribe(subscriber, area),
+            // Never past what was answered: an ack beyond it would only make the client's own pending intents expire.
+            onAcked: (_: IntentConnection, seq: number) => session.acknowledged(Math.min(seq, session.lastAckedSeq)),
           }
         : {}),
     }, logger)

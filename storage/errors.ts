@@ -1,7 +1,7 @@
 import { RealmsyncError } from '../core/index.js'
 
 /** Which table a stored row lives in, as named in error messages. */
-export type StoredTable = 'updates' | 'snapshots' | 'intents' | 'epochs' | 'settlement_state'
+export type StoredTable = 'updates' | 'snapshots' | 'intents' | 'epochs' | 'settlement_state' | 'answers'
 
 /**
  * A stored row failed its checksum, cannot be decoded by Yjs, or is missing from the middle of a

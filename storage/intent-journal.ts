@@ -2,7 +2,19 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import Database from 'better-sqlite3'
-import { decodeIntent, encodeIntent, RealmsyncError, type IntentJournal, type JournaledIntent, type RecordingHeader, type SessionRecording } from '../core/index.js'
+import {
+  decodeIntent,
+  decodeIntentResult,
+  encodeIntent,
+  encodeIntentResult,
+  RealmsyncError,
+  type AnsweringIntentJournal,
+  type IntentResult,
+  type JournaledIntent,
+  type RecordingHeader,
+  type SessionRecording,
+  type StoredSessionAnswers,
+} from '../core/index.js'
 import { CorruptRowError, MissingDataDirError, StoreClosedError } from './errors.js'
 
 /** The journal's database file inside a data directory (apart from the document log, so the two writers never wait on one lock). */
@@ -40,18 +52,33 @@ const JOURNAL_SCHEMA = `
     checksum INTEGER NOT NULL,
     PRIMARY KEY (world, n)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS answers (
+    world TEXT NOT NULL,
+    session TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    effect BLOB,
+    PRIMARY KEY (world, session, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS answer_floors (
+    world TEXT NOT NULL,
+    session TEXT NOT NULL,
+    floor INTEGER NOT NULL,
+    PRIMARY KEY (world, session)
+  ) WITHOUT ROWID;
 `
 
 const rowChecksum = (world: string, n: number, atMs: number, session: string, data: Uint8Array): number =>
   crc32(data, crc32(`i\u0000${world}\u0000${n}\u0000${atMs}\u0000${session}`))
 
-interface PendingEntry {
-  readonly world: string
-  readonly entry: JournaledIntent
-  readonly data: Uint8Array
-  readonly resolve: () => void
-  readonly reject: (error: unknown) => void
-}
+/** One queued write: a journal entry (with its answer, if any), an answer alone, a forgotten range or session. */
+type PendingWrite =
+  | { readonly kind: 'intent'; readonly world: string; readonly entry: JournaledIntent; readonly data: Uint8Array; readonly answer?: Uint8Array; readonly effect?: Uint8Array }
+  | { readonly kind: 'answer'; readonly world: string; readonly session: string; readonly seq: number; readonly answer: Uint8Array }
+  | { readonly kind: 'forget'; readonly world: string; readonly session: string; readonly floor: number }
+  | { readonly kind: 'drop'; readonly world: string; readonly session: string }
+
+type PendingEntry = PendingWrite & { readonly resolve: () => void; readonly reject: (error: unknown) => void }
 
 interface IntentRow {
   n: number
@@ -65,9 +92,12 @@ interface IntentRow {
  * The durable intent journal on embedded SQLite: per world, the recording header (seed, start time,
  * the world's state when recording began) and every accepted intent in the order the engine applied
  * it. Appends are group-committed like document updates: each promise resolves after its
- * transaction committed, so the engine acknowledges an intent only once it can be replayed.
+ * transaction committed, so the engine acknowledges an intent only once it can be replayed. It also
+ * keeps the engine's answers (`AnsweringIntentJournal`): an accepted intent's answer goes in the
+ * same transaction as its journal row, and answers survive `begin` (they are about sessions, not
+ * about one recording).
  */
-export class SqliteIntentJournal implements IntentJournal {
+export class SqliteIntentJournal implements AnsweringIntentJournal {
   private readonly db: Database.Database
   private queue: PendingEntry[] = []
   private flushScheduled = false
@@ -75,6 +105,11 @@ export class SqliteIntentJournal implements IntentJournal {
   private readonly nextN = new Map<string, number>()
   private readonly insert: Database.Statement
   private readonly bumpN: Database.Statement
+  private readonly insertAnswer: Database.Statement
+  private readonly deleteAnswersBelow: Database.Statement
+  private readonly upsertFloor: Database.Statement
+  private readonly deleteSessionAnswers: Database.Statement
+  private readonly deleteSessionFloor: Database.Statement
 
   constructor(dataDir: string, options: IntentJournalOptions = {}) {
     if (options.durability === 'memory') {
@@ -90,6 +125,13 @@ export class SqliteIntentJournal implements IntentJournal {
     this.db.exec(JOURNAL_SCHEMA)
     this.insert = this.db.prepare('INSERT INTO intents (world, n, at_ms, session, data, checksum) VALUES (?, ?, ?, ?, ?, ?)')
     this.bumpN = this.db.prepare('UPDATE recordings SET next_n = ? WHERE world = ?')
+    this.insertAnswer = this.db.prepare('INSERT OR REPLACE INTO answers (world, session, seq, data, effect) VALUES (?, ?, ?, ?, ?)')
+    this.deleteAnswersBelow = this.db.prepare('DELETE FROM answers WHERE world = ? AND session = ? AND seq < ?')
+    this.upsertFloor = this.db.prepare(
+      'INSERT INTO answer_floors (world, session, floor) VALUES (?, ?, ?) ON CONFLICT (world, session) DO UPDATE SET floor = max(floor, excluded.floor)',
+    )
+    this.deleteSessionAnswers = this.db.prepare('DELETE FROM answers WHERE world = ? AND session = ?')
+    this.deleteSessionFloor = this.db.prepare('DELETE FROM answer_floors WHERE world = ? AND session = ?')
   }
 
   async begin(world: string, header: RecordingHeader): Promise<void> {
@@ -105,6 +147,61 @@ export class SqliteIntentJournal implements IntentJournal {
   }
 
   append(world: string, entry: JournaledIntent): Promise<void> {
+    return this.appendEntry(world, entry)
+  }
+
+  appendAnswered(world: string, entry: JournaledIntent, answer: IntentResult, effect?: Uint8Array): Promise<void> {
+    return this.appendEntry(world, entry, encodeIntentResult(answer), effect)
+  }
+
+  rememberAnswer(world: string, session: string, answer: IntentResult): Promise<void> {
+    return this.enqueue({ kind: 'answer', world, session, seq: answer.seq, answer: encodeIntentResult(answer) })
+  }
+
+  forgetAnswers(world: string, session: string, floor: number): Promise<void> {
+    return this.enqueue({ kind: 'forget', world, session, floor })
+  }
+
+  dropSession(world: string, session: string): Promise<void> {
+    return this.enqueue({ kind: 'drop', world, session })
+  }
+
+  async loadAnswers(world: string): Promise<StoredSessionAnswers[]> {
+    this.assertOpen()
+    await this.flush()
+    return this.loadAnswersSync(world)
+  }
+
+  /** Every session's remembered answers for a world, read synchronously; a row that does not decode raises `CorruptRowError`. */
+  loadAnswersSync(world: string): StoredSessionAnswers[] {
+    const bySession = new Map<string, { floor: number; answers: IntentResult[]; effects: Uint8Array[] }>()
+    for (const row of this.db.prepare('SELECT session, floor FROM answer_floors WHERE world = ? ORDER BY session').all(world) as Array<{ session: string; floor: number }>) {
+      bySession.set(row.session, { floor: row.floor, answers: [], effects: [] })
+    }
+    const rows = this.db.prepare('SELECT session, seq, data, effect FROM answers WHERE world = ? ORDER BY session, seq').iterate(world) as Iterable<{
+      session: string
+      seq: number
+      data: Buffer
+      effect: Buffer | null
+    }>
+    for (const row of rows) {
+      let answer: IntentResult
+      try {
+        answer = decodeIntentResult(new Uint8Array(row.data))
+      } catch (error) {
+        throw new CorruptRowError(world, 'answers', row.seq, error instanceof Error ? error.message : String(error))
+      }
+      if (answer.seq !== row.seq) throw new CorruptRowError(world, 'answers', row.seq, `the row holds the answer to ${answer.seq}`)
+      let session = bySession.get(row.session)
+      if (session === undefined) bySession.set(row.session, (session = { floor: 0, answers: [], effects: [] }))
+      if (row.seq < session.floor) continue
+      session.answers.push(answer)
+      if (row.effect !== null) session.effects.push(new Uint8Array(row.effect))
+    }
+    return [...bySession].map(([session, { floor, answers, effects }]) => ({ session, floor, answers, effects }))
+  }
+
+  private appendEntry(world: string, entry: JournaledIntent, answer?: Uint8Array, effect?: Uint8Array): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError())
     if (!this.nextN.has(world)) {
       const row = this.db.prepare('SELECT next_n FROM recordings WHERE world = ?').get(world) as { next_n: number } | undefined
@@ -112,8 +209,13 @@ export class SqliteIntentJournal implements IntentJournal {
       this.nextN.set(world, row.next_n)
     }
     const data = encodeIntent(entry.intent)
+    return this.enqueue({ kind: 'intent', world, entry, data, ...(answer !== undefined ? { answer } : {}), ...(effect !== undefined ? { effect } : {}) })
+  }
+
+  private enqueue(write: PendingWrite): Promise<void> {
+    if (this.closed) return Promise.reject(new StoreClosedError())
     return new Promise((resolve, reject) => {
-      this.queue.push({ world, entry, data, resolve, reject })
+      this.queue.push({ ...write, resolve, reject })
       if (!this.flushScheduled) {
         this.flushScheduled = true
         // One transaction per turn of the event loop: every append made in this turn shares its fsync.
@@ -175,12 +277,7 @@ export class SqliteIntentJournal implements IntentJournal {
     const used = new Map<string, number>()
     try {
       this.db.transaction(() => {
-        for (const pending of batch) {
-          const n = used.get(pending.world) ?? this.nextN.get(pending.world) ?? 0
-          const { atMs, session } = pending.entry
-          this.insert.run(pending.world, n, atMs, session, Buffer.from(pending.data), rowChecksum(pending.world, n, atMs, session, pending.data))
-          used.set(pending.world, n + 1)
-        }
+        for (const pending of batch) this.write(pending, used)
         for (const [world, next] of used) this.bumpN.run(next, world)
       })()
     } catch (error) {
@@ -189,6 +286,33 @@ export class SqliteIntentJournal implements IntentJournal {
     }
     for (const [world, next] of used) this.nextN.set(world, next)
     for (const pending of batch) pending.resolve()
+  }
+
+  /** Writes one queued entry inside the commit's transaction; `used` counts the journal rows taken per world. */
+  private write(pending: PendingWrite, used: Map<string, number>): void {
+    switch (pending.kind) {
+      case 'intent': {
+        const n = used.get(pending.world) ?? this.nextN.get(pending.world) ?? 0
+        const { atMs, session, intent } = pending.entry
+        this.insert.run(pending.world, n, atMs, session, Buffer.from(pending.data), rowChecksum(pending.world, n, atMs, session, pending.data))
+        used.set(pending.world, n + 1)
+        if (pending.answer !== undefined) {
+          this.insertAnswer.run(pending.world, session, intent.seq, Buffer.from(pending.answer), pending.effect === undefined ? null : Buffer.from(pending.effect))
+        }
+        return
+      }
+      case 'answer':
+        this.insertAnswer.run(pending.world, pending.session, pending.seq, Buffer.from(pending.answer), null)
+        return
+      case 'forget':
+        this.deleteAnswersBelow.run(pending.world, pending.session, pending.floor)
+        this.upsertFloor.run(pending.world, pending.session, pending.floor)
+        return
+      case 'drop':
+        this.deleteSessionAnswers.run(pending.world, pending.session)
+        this.deleteSessionFloor.run(pending.world, pending.session)
+        return
+    }
   }
 
   private assertOpen(): void {

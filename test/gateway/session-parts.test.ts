@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import * as Y from 'yjs'
-import { EphemeralStore, HybridLogicalClock } from '../../core/index.js'
+import { EphemeralStore, HybridLogicalClock, openWorldDoc } from '../../core/index.js'
+import { IntentEngine, type ActionHandler } from '../../resolvers/index.js'
+import { ManualClock } from '../helpers/manual-clock.js'
 import { ClientControlError, decodeClientControl, encodeServerControl, InterestView, LocalSession, parseSessionRecord, SessionRegistry, stateVectorCovers } from '../../gateway/index.js'
 import { decodeSessionControl, encodeInterest, SessionControlError } from '../../client/index.js'
 
@@ -147,32 +149,52 @@ describe('session registry records', () => {
 })
 
 describe('LocalSession', () => {
-  it('answers resends from memory, forgets the oldest past capacity, drops first sends while draining, retries after an engine failure', async () => {
-    const session = new LocalSession('p', 'n', 't', 2)
-    let calls = 0
-    const engine = async (_id: string, intent: { seq: number }) => {
-      calls++
-      if (intent.seq === 9) throw new Error('engine down')
-      return { type: 'ack' as const, seq: intent.seq, result: calls }
-    }
-    const intent = (seq: number) => ({ seq, action: 'a', player: 'p', payload: null })
+  const counter = (): ActionHandler => ({
+    apply: ({ world, intent }) => {
+      if (intent.seq === 9) throw new Error('handler down')
+      const calls = ((world.doc.getMap('calls').get('n') as number | undefined) ?? 0) + 1
+      world.doc.getMap('calls').set('n', calls)
+      return calls
+    },
+  })
+  const makeEngine = (answersPerSession = 2) =>
+    IntentEngine.createUnjournaled({ world: openWorldDoc(new Y.Doc()), worldName: 'w', clock: new ManualClock(), seed: 1, handlers: { a: counter() }, answersPerSession })
+  const intent = (seq: number) => ({ seq, action: 'a', player: 'p', payload: null })
+
+  it('keeps no answers of its own: resends and expiry come from the engine; drops first sends while draining', async () => {
+    const engine = makeEngine()
+    const session = new LocalSession('p', 'n', 't')
     expect(await session.submit(intent(1), engine)).toEqual({ type: 'ack', seq: 1, result: 1 })
     expect(await session.submit(intent(1), engine)).toEqual({ type: 'ack', seq: 1, result: 1 })
-    expect(session.duplicates).toBe(1)
+    expect(engine.stats.duplicates).toBe(1)
     await session.submit(intent(2), engine)
     await session.submit(intent(3), engine)
-    expect(session.floor).toBe(2)
-    expect(await session.submit(intent(1), engine)).toMatchObject({ type: 'reject', reason: 'invalid-intent' })
-    await expect(session.submit(intent(9), engine)).rejects.toThrow('engine down')
+    expect(await session.submit(intent(1), engine)).toMatchObject({ type: 'reject', reason: 'answer-expired' })
+    expect(await session.submit(intent(9), engine)).toMatchObject({ type: 'reject', reason: 'internal-error' })
     await session.quiesce()
-    expect(session.settledAnswers().map((a) => a.seq)).toEqual([3])
-    await expect(session.submit(intent(9), engine)).rejects.toThrow('engine down')
+    expect(session.answersToHandOver()).toMatchObject({ floor: 3, answers: [{ seq: 3 }, { seq: 9 }] })
     session.draining = true
     expect(session.submit(intent(10), engine)).toBeUndefined()
-    expect(session.lastAckedSeq).toBe(3)
-    const adopted = new LocalSession('p', 'n', 't', 8)
+    expect(await session.submit(intent(3), engine)).toEqual({ type: 'ack', seq: 3, result: 3 })
+    expect(session.lastAckedSeq).toBe(9)
+    expect(engine.answerMemory()).toEqual({ sessions: 1, answers: 2 })
+  })
+
+  it('gives carried answers to the engine it is bound to, or only a floor', async () => {
+    const adopted = new LocalSession('p', 'n', 't')
     adopted.adopt([{ type: 'ack', seq: 5, result: 'x' }], 4, 5)
+    expect(adopted.answersToHandOver()).toMatchObject({ floor: 4 })
+    const engine = makeEngine(8)
     expect(await adopted.submit(intent(5), engine)).toEqual({ type: 'ack', seq: 5, result: 'x' })
+    expect(await adopted.submit(intent(3), engine)).toMatchObject({ reason: 'answer-expired' })
     expect(adopted.id).toBe('p/n')
+    const resumed = new LocalSession('q', 'n', 't')
+    resumed.bind(engine)
+    resumed.adopt([], 3, 2)
+    expect(await resumed.submit({ ...intent(2), player: 'q' }, engine)).toMatchObject({ reason: 'answer-expired' })
+    expect(await resumed.submit({ ...intent(3), player: 'q' }, engine)).toMatchObject({ type: 'ack' })
+    resumed.acknowledged(3)
+    expect(engine.answered('q/n', 3)).toBe(true)
+    expect(engine.answersOf('q/n')).toEqual({ floor: 4, answers: [] })
   })
 })

@@ -118,6 +118,26 @@ describe('session registry and affinity', () => {
     raw.ws.close()
   })
 
+  it('keeps one answer cache (the engine’s): the client’s acks let it forget answers, and a resend of a forgotten one is refused as expired', async () => {
+    const c = client(cluster.a.url, await token('acker'))
+    await waitFor(() => c.home === 'a', 'greeting')
+    const id = `acker/${c.session}`
+    await Promise.all(Array.from({ length: 70 }, () => c.send('step', null)))
+    // Acks go out every 32 answers: 64 of 70 are acked and forgotten.
+    await waitFor(() => cluster.a.engine.answersOf(id).floor === 65, 'acks applied')
+    expect(cluster.a.engine.answersOf(id)).toMatchObject({ floor: 65 })
+    expect(cluster.a.engine.answersOf(id).answers.map((answer) => answer.seq)).toEqual([65, 66, 67, 68, 69, 70])
+    const raw = rawSession(cluster.a.url, { session: c.session, resume: c.resumeToken as string, token: await token('acker') })
+    await waitFor(() => raw.texts.length > 0, 'greeting on resume')
+    raw.ws.send(encodeIntent({ seq: 10, action: 'step', player: 'acker', payload: null }))
+    raw.ws.send(encodeIntent({ seq: 70, action: 'step', player: 'acker', payload: null }))
+    await waitFor(() => raw.answers.length === 2, 'answers')
+    expect(raw.answers[0]).toMatchObject({ type: 'reject', seq: 10, reason: 'answer-expired' })
+    expect(raw.answers[1]).toEqual({ type: 'ack', seq: 70, result: 70 })
+    expect(stepsOf(cluster.a.world, 'acker')).toBe(70)
+    raw.ws.close()
+  })
+
   it('forgets a disconnected session’s answers after the resume window, keeping the session resumable', async () => {
     const small = await startSessionCluster({ sessions: { resumeWindowMs: 50 } })
     try {

@@ -53,7 +53,7 @@ describe('IntentEngine', () => {
     await engine.submit('s1', intent(2, 'move', { x: 1 }))
     await engine.submit('s1', intent(3, 'move', { x: 2 }))
     // Only two answers are kept: sequence 1 fell out of the window and cannot be applied again.
-    expect(await engine.submit('s1', intent(1, 'spawn', { item: 'i1' }))).toMatchObject({ type: 'reject', reason: 'invalid-intent' })
+    expect(await engine.submit('s1', intent(1, 'spawn', { item: 'i1' }))).toMatchObject({ type: 'reject', reason: 'answer-expired' })
     // Another session's sequence numbers are its own.
     expect(await engine.submit('s2', intent(1, 'spawn', { item: 'i2' }))).toMatchObject({ type: 'ack' })
   })
