@@ -211,6 +211,15 @@ export class GossipRouter {
     }
     if (remember(this.delivered, `${frame.origin}\u0000${frame.seq}`)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
     const waiting = this.host.apply(from, frame.doc, frame.update)
+    // The origin holds this update, and so does the sender unless it relayed it over a gap of its
+    // own: digests to them need not name it.
+    const meta = Y.parseUpdateMeta(frame.update)
+    if (this.peers.has(frame.origin)) this.noteHolds(frame.doc, frame.origin, meta.to)
+    if (from !== frame.origin) {
+      const known = this.announced.get(frame.doc)?.get(from)
+      const contiguous = new Map([...meta.to].filter(([client]) => (meta.from.get(client) ?? 0) <= (known?.get(client) ?? 0)))
+      this.noteHolds(frame.doc, from, contiguous)
+    }
     this.touch(frame.doc)
     this.relay(frame, from)
     // An update that cannot integrate proves an earlier one was lost on the way here (a tree's
@@ -232,17 +241,22 @@ export class GossipRouter {
     const doc = this.host.document(frame.doc)
     if (doc === undefined) return
     const remote = Y.decodeStateVector(frame.stateVector)
-    let byPeer = this.announced.get(frame.doc)
-    if (byPeer === undefined) this.announced.set(frame.doc, (byPeer = new Map()))
     // Digests carry only what changed since the last one to us: fold them into what this peer has told.
-    const known = byPeer.get(from) ?? new Map<number, number>()
-    for (const [client, clock] of remote) if (clock > (known.get(client) ?? 0)) known.set(client, clock)
-    byPeer.set(from, known)
+    this.noteHolds(frame.doc, from, remote)
     if (!this.lacks(doc, remote)) return
     const due = now + this.graftWait(from)
     const planned = this.pulls.get(frame.doc)
     if (planned !== undefined && planned.due <= due) return
     this.pulls.set(frame.doc, { peer: from, due, stateVector: planned === undefined ? remote : mergeVectors(planned.stateVector, remote), tries: planned?.tries ?? 0 })
+  }
+
+  /** Records that `peer` holds every update up to `clocks` (per client) of a document. */
+  private noteHolds(doc: string, peer: string, clocks: ReadonlyMap<number, number>): void {
+    let byPeer = this.announced.get(doc)
+    if (byPeer === undefined) this.announced.set(doc, (byPeer = new Map()))
+    const known = byPeer.get(peer) ?? new Map<number, number>()
+    for (const [client, clock] of clocks) if (clock > (known.get(client) ?? 0)) known.set(client, clock)
+    byPeer.set(peer, known)
   }
 
   /**
@@ -396,10 +410,12 @@ export class GossipRouter {
         const last = told.get(name) ?? { older: new Map<number, number>(), newer: new Map<number, number>() }
         const delta = new Map<number, number>()
         const current = new Map<number, number>()
+        const holds = this.announced.get(name)?.get(peer)
         for (const client of doc.store.clients.keys()) {
           const clock = Y.getState(doc.store, client)
           current.set(client, clock)
-          if (clock > (last.older.get(client) ?? 0)) delta.set(client, clock)
+          // Nothing the peer is known to hold already (it said so in a digest, or sent us the update).
+          if (clock > (last.older.get(client) ?? 0) && clock > (holds?.get(client) ?? 0)) delta.set(client, clock)
         }
         told.set(name, { older: last.newer, newer: current })
         if (delta.size === 0) continue

@@ -66,3 +66,29 @@ describe('grafts', () => {
     expect(router.nextGraftDue()).toBeUndefined()
   })
 })
+
+describe('digests', () => {
+  it('do not name what the peer is known to hold', () => {
+    const told = (announce: boolean): number => {
+      const doc = new Y.Doc()
+      const sent: WireMessage[] = []
+      const router = new GossipRouter(resolveRouterSettings({ kind: 'latency' }), {
+        self: 'a',
+        random: createRandom(1),
+        send: (_to, message) => sent.push(message),
+        document: (name) => (name === 'd' ? doc : undefined),
+        apply: () => false,
+        pull: () => {},
+        delivered: () => {},
+      })
+      router.peerUp('b', 0)
+      doc.getMap('m').set('x', 1)
+      router.publish('d', Y.encodeStateAsUpdate(doc), 1)
+      if (announce) router.onDigest('b', { type: 'digest', doc: 'd', stateVector: Y.encodeStateVector(doc) }, 2)
+      router.digestTick(10)
+      return sent.filter((message) => message.type === 'digest').length
+    }
+    expect(told(false)).toBe(1)
+    expect(told(true)).toBe(0)
+  })
+})
