@@ -53,6 +53,8 @@ interface PendingPull {
   readonly peer: string
   readonly due: Millis
   readonly stateVector: Map<number, number>
+  /** Pulls already sent for this gap (a lost ask or answer is asked again, up to MAX_GRAFT_TRIES). */
+  readonly tries: number
 }
 
 const SEEN_LIMIT = 65_536
@@ -63,6 +65,17 @@ const MIN_POOLED_PROBES = 16
 // A link with fewer round-trip samples than this is young: probed more often, so trees settle fast.
 const YOUNG_LINK_SAMPLES = 3
 const YOUNG_PROBE_SPEEDUP = 4
+// The tree index of a copy sent straight from the origin to a near peer under loss: never relayed.
+export const DIRECT_TREE = 64
+// Pulls for one gap before it is left to the next digest or anti-entropy.
+const MAX_GRAFT_TRIES = 3
+
+/** The larger clock of each client in either state vector. */
+const mergeVectors = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): Map<number, number> => {
+  const out = new Map(a)
+  for (const [client, clock] of b) if (clock > (out.get(client) ?? 0)) out.set(client, clock)
+  return out
+}
 
 /** Adds a key to a bounded insertion-ordered set (the oldest falls out); false if it was there. */
 const remember = (set: Set<string>, key: string): boolean => {
@@ -170,6 +183,23 @@ export class GossipRouter {
       this.remember(frame)
       this.relay(frame, undefined)
     }
+    if (copies > 1) {
+      // Under loss, near peers also get a copy straight from the origin. A lost update is repaired
+      // only after a digest names it and a pull returns: tens of ms, which more than doubles the
+      // delay on a link of a few ms, where the trees' other copies mostly take a relay's detour too.
+      const frame: GossipFrame = { type: 'gossip', doc, origin: this.host.self, seq, tree: DIRECT_TREE, sentAt: now, update }
+      this.remember(frame)
+      for (const peer of this.nearPeers()) {
+        this.host.send(peer, frame)
+        this.stats.eagerSent++
+      }
+    }
+  }
+
+  /** Connected peers closer than a repair takes (about two digest intervals): a lost update costs them most in stretch. */
+  private nearPeers(): string[] {
+    const bound = 2 * this.settings.digestIntervalMs
+    return [...this.peers].filter((peer) => this.estimators.get(peer)?.up === true && this.latency.oneWay(this.host.self, peer) < bound)
   }
 
   /** A gossip frame arrived: apply it, and pass it on along its tree (once per tree). */
@@ -181,6 +211,15 @@ export class GossipRouter {
     }
     if (remember(this.delivered, `${frame.origin}\u0000${frame.seq}`)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
     const waiting = this.host.apply(from, frame.doc, frame.update)
+    // The origin holds this update, and so does the sender unless it relayed it over a gap of its
+    // own: digests to them need not name it.
+    const meta = Y.parseUpdateMeta(frame.update)
+    if (this.peers.has(frame.origin)) this.noteHolds(frame.doc, frame.origin, meta.to)
+    if (from !== frame.origin) {
+      const known = this.announced.get(frame.doc)?.get(from)
+      const contiguous = new Map([...meta.to].filter(([client]) => (meta.from.get(client) ?? 0) <= (known?.get(client) ?? 0)))
+      this.noteHolds(frame.doc, from, contiguous)
+    }
     this.touch(frame.doc)
     this.relay(frame, from)
     // An update that cannot integrate proves an earlier one was lost on the way here (a tree's
@@ -202,14 +241,68 @@ export class GossipRouter {
     const doc = this.host.document(frame.doc)
     if (doc === undefined) return
     const remote = Y.decodeStateVector(frame.stateVector)
-    let byPeer = this.announced.get(frame.doc)
-    if (byPeer === undefined) this.announced.set(frame.doc, (byPeer = new Map()))
     // Digests carry only what changed since the last one to us: fold them into what this peer has told.
-    const known = byPeer.get(from) ?? new Map<number, number>()
-    for (const [client, clock] of remote) if (clock > (known.get(client) ?? 0)) known.set(client, clock)
-    byPeer.set(from, known)
-    if (!this.lacks(doc, remote) || this.pulls.has(frame.doc)) return
-    this.pulls.set(frame.doc, { peer: from, due: now + this.settings.graftTimeoutMs, stateVector: remote })
+    this.noteHolds(frame.doc, from, remote)
+    if (!this.lacks(doc, remote)) return
+    const due = now + this.graftWait(from)
+    const planned = this.pulls.get(frame.doc)
+    if (planned !== undefined && planned.due <= due) return
+    this.pulls.set(frame.doc, { peer: from, due, stateVector: planned === undefined ? remote : mergeVectors(planned.stateVector, remote), tries: planned?.tries ?? 0 })
+  }
+
+  /** Records that `peer` holds every update up to `clocks` (per client) of a document. */
+  private noteHolds(doc: string, peer: string, clocks: ReadonlyMap<number, number>): void {
+    let byPeer = this.announced.get(doc)
+    if (byPeer === undefined) this.announced.set(doc, (byPeer = new Map()))
+    const known = byPeer.get(peer) ?? new Map<number, number>()
+    for (const [client, clock] of clocks) if (clock > (known.get(client) ?? 0)) known.set(client, clock)
+    byPeer.set(peer, known)
+  }
+
+  /**
+   * How long to wait for the eager copy of what a digest from `from` names before pulling it. The
+   * sender had it before it told us, and the triangle inequality puts our own copy from the origin
+   * at about the same time or earlier: only the links' variation (jitter, a relay's detour) can hold
+   * it back. So on a measured link the wait is that variation (1 ms + 2 x RTT variance), at most
+   * `graftTimeoutMs`: on a 2 ms link a fixed 5 ms wait more than tripled a lost update's delay.
+   */
+  private graftWait(from: string): Millis {
+    const estimator = this.estimators.get(from)
+    if (estimator === undefined || estimator.samples < YOUNG_LINK_SAMPLES) return this.settings.graftTimeoutMs
+    return Math.min(this.settings.graftTimeoutMs, 1 + 2 * estimator.rttvar)
+  }
+
+  /** When the next planned pull falls due, if any. */
+  nextGraftDue(): Millis | undefined {
+    let next: Millis | undefined
+    for (const pull of this.pulls.values()) if (next === undefined || pull.due < next) next = pull.due
+    return next
+  }
+
+  /** Pulls what digests showed missing and the eager path has not brought by now (Plumtree's graft). */
+  graftTick(now: Millis): void {
+    for (const [name, pull] of this.pulls) {
+      if (pull.due > now) continue
+      this.pulls.delete(name)
+      const doc = this.host.document(name)
+      if (doc !== undefined && this.lacks(doc, pull.stateVector)) {
+        const source = this.nearestHolder(name, doc, pull)
+        if (source !== undefined) {
+          this.stats.grafts++
+          this.host.pull(source, name)
+          // Under loss the ask or its answer is lost as often as an update: ask again once the
+          // answer is overdue rather than wait for another digest to name the gap.
+          if (pull.tries + 1 < MAX_GRAFT_TRIES) this.pulls.set(name, { peer: source, due: now + this.answerWait(source), stateVector: pull.stateVector, tries: pull.tries + 1 })
+        }
+      }
+    }
+  }
+
+  /** How long an answer from `peer` may take before it is overdue: its round trip plus four variations (RFC 6298), at least 2 ms. */
+  private answerWait(peer: string): Millis {
+    const estimator = this.estimators.get(peer)
+    const srtt = estimator?.srtt
+    return srtt === undefined ? this.settings.graftTimeoutMs * 4 : Math.max(2, srtt + 4 * (estimator?.rttvar ?? 0))
   }
 
   /** A probe arrived: answer it, and take in the sender's coordinate and measured links. */
@@ -299,18 +392,7 @@ export class GossipRouter {
 
   /** The digest timer: announce changing documents to a few peers, and pull what digests showed missing. */
   digestTick(now: Millis): void {
-    for (const [name, pull] of this.pulls) {
-      if (pull.due > now) continue
-      this.pulls.delete(name)
-      const doc = this.host.document(name)
-      if (doc !== undefined && this.lacks(doc, pull.stateVector)) {
-        const source = this.nearestHolder(name, doc, pull)
-        if (source !== undefined) {
-          this.stats.grafts++
-          this.host.pull(source, name)
-        }
-      }
-    }
+    this.graftTick(now)
     if (this.dirty.size === 0 || this.peers.size === 0) return
     const targets = this.digestTargets()
     for (const [name, rounds] of this.dirty) {
@@ -328,10 +410,12 @@ export class GossipRouter {
         const last = told.get(name) ?? { older: new Map<number, number>(), newer: new Map<number, number>() }
         const delta = new Map<number, number>()
         const current = new Map<number, number>()
+        const holds = this.announced.get(name)?.get(peer)
         for (const client of doc.store.clients.keys()) {
           const clock = Y.getState(doc.store, client)
           current.set(client, clock)
-          if (clock > (last.older.get(client) ?? 0)) delta.set(client, clock)
+          // Nothing the peer is known to hold already (it said so in a digest, or sent us the update).
+          if (clock > (last.older.get(client) ?? 0) && clock > (holds?.get(client) ?? 0)) delta.set(client, clock)
         }
         told.set(name, { older: last.newer, newer: current })
         if (delta.size === 0) continue
@@ -381,6 +465,7 @@ export class GossipRouter {
   }
 
   private relay(frame: GossipFrame, from: string | undefined): void {
+    if (frame.tree === DIRECT_TREE) return
     const targets = this.settings.kind === 'random' ? this.meshOf(frame.doc) : this.childrenIn(frame.origin, frame.tree)
     for (const peer of targets) {
       if (peer === from || peer === frame.origin) continue

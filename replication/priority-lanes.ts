@@ -33,7 +33,8 @@ export interface LaneSettings {
   /**
    * Critical updates made in one turn of the event loop leave together, merged, at the end of the
    * turn (the clock's `defer`), instead of one message each. A game server that writes a tick's
-   * changes one transaction at a time then sends one message per tick per peer. Default false.
+   * changes one transaction at a time then sends one message per tick per peer. Default true;
+   * false sends each critical update the moment it is made (one message each).
    */
   readonly coalesceCritical: boolean
 }
@@ -48,7 +49,7 @@ export const resolveLaneSettings = (options: LaneOptions = {}): LaneSettings => 
     normalBatchMs: options.normalBatchMs ?? 5,
     bulkBatchMs: options.bulkBatchMs ?? 50,
     maxQueuedBytes: options.maxQueuedBytes ?? 1024 * 1024,
-    coalesceCritical: options.coalesceCritical ?? false,
+    coalesceCritical: options.coalesceCritical ?? true,
   }
   for (const key of ['normalBatchMs', 'bulkBatchMs', 'maxQueuedBytes'] as const) {
     if (!(settings[key] >= 0) || !Number.isFinite(settings[key])) throw new RangeError(`lane ${key} must be a non-negative number, got ${settings[key]}`)

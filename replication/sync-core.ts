@@ -40,7 +40,7 @@ export interface SyncCoreOptions {
 }
 
 /** The timers the sync core asks for. */
-export type SyncTimer = 'antiEntropy' | 'ping' | 'digest' | 'lanes'
+export type SyncTimer = 'antiEntropy' | 'ping' | 'digest' | 'lanes' | 'graft'
 
 /** Router messages the sync core takes from its driver. */
 export type RouterMessage = GossipFrame | DigestFrame | PingFrame | PongFrame
@@ -97,6 +97,7 @@ export class SyncCore {
   /** Priority lanes for local updates, if configured. */
   readonly lanes: PriorityLanes | undefined
   private lanesTimerAt: Millis | undefined
+  private graftTimerAt: Millis | undefined
   /** Counters, mutated in place. */
   readonly stats: SyncStats = {
     updatesApplied: 0,
@@ -243,6 +244,10 @@ export class SyncCore {
       this.lanesTimerAt = undefined
       this.lanes?.flush(now)
       this.armLanes()
+    } else if (timer === 'graft') {
+      this.graftTimerAt = undefined
+      router?.graftTick(now)
+      this.armGraft()
     } else if (timer === 'antiEntropy' || router === undefined || settings === undefined) {
       this.antiEntropyRound(now)
     } else if (timer === 'ping') {
@@ -265,6 +270,8 @@ export class SyncCore {
           break
         case 'digest':
           router.onDigest(from, message, now)
+          // A pull waits only as long as the eager copy could still come: its own timer, not the next digest round.
+          this.armGraft()
           break
         case 'ping':
           router.onPing(from, message)
@@ -294,6 +301,13 @@ export class SyncCore {
     // Routed: relays happen in onGossip, and what anti-entropy or a pull brought in is repaired by
     // digests and anti-entropy; flooding passes every remote update on.
     if (this.router === undefined) this.flood(name, update, origin.peer)
+  }
+
+  private armGraft(): void {
+    const due = this.router?.nextGraftDue()
+    if (due === undefined || (this.graftTimerAt !== undefined && this.graftTimerAt <= due)) return
+    this.graftTimerAt = due
+    this.outbox.push({ type: 'setTimer', timer: 'graft', at: due })
   }
 
   private armLanes(): void {

@@ -99,3 +99,23 @@ export const settleUntilAgreed = (cluster: ResolverCluster, deadline: number, st
   }
   return replicasAgree(cluster) ? cluster.scheduler.now() : null
 }
+
+/** Whether no claim is in flight anywhere: no peer waits for an outcome or holds a reservation for a cross-owner claim. */
+export const claimsQuiet = (cluster: ResolverCluster): boolean =>
+  cluster.nodes.every((node) => node.gate.pendingClaims().length === 0 && node.gate.reservations().size === 0)
+
+/**
+ * Runs the cluster until every replica agrees and no claim is in flight (probing every `stepMs`),
+ * or `deadline`; returns when that first held, or null. An answered cross-owner claim is not yet
+ * settled everywhere: a participant applies its part only when the coordinator's decision (resent
+ * until acknowledged) reaches it, so a run judged before that would see a half-applied trade that
+ * is really still on its way.
+ */
+export const settleUntilQuiet = (cluster: ResolverCluster, deadline: number, stepMs = 20): number | null => {
+  const quiet = (): boolean => claimsQuiet(cluster) && replicasAgree(cluster)
+  while (cluster.scheduler.now() < deadline) {
+    if (quiet()) return cluster.scheduler.now()
+    cluster.scheduler.runUntil(Math.min(deadline, cluster.scheduler.now() + stepMs))
+  }
+  return quiet() ? cluster.scheduler.now() : null
+}

@@ -1,9 +1,9 @@
 import { createRandom, type Intent } from '../../core/index.js'
 import { tradeTerms, type GateAnswer } from '../../resolvers/index.js'
 import { latencyMatrixFromRegions } from '../latency.js'
-import { HolderWatch, replicasAgree, settleUntilAgreed, summarize, type LatencySummary } from './holder-checks.js'
+import { claimsQuiet, HolderWatch, replicasAgree, settleUntilAgreed, settleUntilQuiet, summarize, type LatencySummary } from './holder-checks.js'
 import { formatRows, type ProgramReport, type ProgramRunOptions, type ProgramScenario } from './program-scenario.js'
-import { createResolverCluster, type ResolverClusterOptions } from './resolver-cluster.js'
+import { createResolverCluster, type ResolverCluster, type ResolverClusterOptions } from './resolver-cluster.js'
 
 /** The report of `trade-storm`. */
 export interface TradeStormReport extends ProgramReport {
@@ -24,6 +24,8 @@ export interface TradeStormReport extends ProgramReport {
   readonly resolutionMs: LatencySummary
   readonly unanswered: number
   readonly replicasAgree: boolean
+  /** Every claim finished everywhere before the checks (no reservation held, no claim waiting). Must be true. */
+  readonly claimsSettled: boolean
   readonly breaks: readonly string[]
 }
 
@@ -35,6 +37,8 @@ export interface TradeStormOptions extends ProgramRunOptions {
   readonly partition?: { readonly split: number; readonly at: number; readonly durationMs: number } | null
   readonly loss?: number
   readonly ownershipFor?: ResolverClusterOptions['ownershipFor']
+  /** Runs on the settled cluster just before the checks: tests break a run on purpose with it to show the checks catch it. */
+  readonly sabotage?: (cluster: ResolverCluster) => void
 }
 
 /**
@@ -121,8 +125,11 @@ export const runTradeStorm = (options: TradeStormOptions): TradeStormReport => {
   settleUntilAgreed(cluster, scheduler.now() + 15_000)
   const answerDeadline = scheduler.now() + 11_000
   while (answered < trades && scheduler.now() < answerDeadline) scheduler.runUntil(scheduler.now() + 50)
-  // Decisions still being resent reach their participants; then the replicas must agree again.
-  settleUntilAgreed(cluster, scheduler.now() + 15_000)
+  // Decisions still being resent reach their participants (an answered trade may still have a part
+  // on its way to a peer whose decision was lost); then the replicas must agree again.
+  settleUntilQuiet(cluster, scheduler.now() + 15_000)
+  options.sabotage?.(cluster)
+  const claimsSettled = claimsQuiet(cluster)
   watch.sweep()
   watch.stop()
 
@@ -156,7 +163,7 @@ export const runTradeStorm = (options: TradeStormOptions): TradeStormReport => {
   const report: TradeStormReport = {
     scenario: 'trade-storm',
     seed: options.seed,
-    ok: duplicatedItems === 0 && lostItems === 0 && unmatchedMoves === 0 && agree && answered === trades,
+    ok: duplicatedItems === 0 && lostItems === 0 && unmatchedMoves === 0 && agree && claimsSettled && answered === trades,
     peers,
     players,
     items,
@@ -170,6 +177,7 @@ export const runTradeStorm = (options: TradeStormOptions): TradeStormReport => {
     resolutionMs: summarize(resolution),
     unanswered: trades - answered,
     replicasAgree: agree,
+    claimsSettled,
     breaks: [...watch.breaks.slice(0, 10), ...unmatched.slice(0, 10)],
   }
   cluster.close()
@@ -194,6 +202,7 @@ export const tradeStorm: ProgramScenario<TradeStormReport> = {
       ['resolution ms p50/p95/p99/max', `${report.resolutionMs.p50} / ${report.resolutionMs.p95} / ${report.resolutionMs.p99} / ${report.resolutionMs.max}`],
       ['unanswered', String(report.unanswered)],
       ['replicas agree', String(report.replicasAgree)],
+      ['claims settled', String(report.claimsSettled)],
       ['ok', String(report.ok)],
     ]),
 }
