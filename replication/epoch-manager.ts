@@ -127,6 +127,8 @@ const tipOf = (chain: readonly EpochLink[]): EpochId => (chain[chain.length - 1]
  */
 export class EpochManager {
   private readonly docs = new Map<string, EpochDoc>()
+  /** When each peer's link last went down (cleared when it is heard again): see `coordinatorGraceMs`. */
+  private readonly downSince = new Map<string, Millis>()
   /** Counters, mutated in place. */
   readonly stats: EpochStats = {
     cuts: 0,
@@ -241,7 +243,7 @@ export class EpochManager {
       this.sendWant(from, parsed.doc)
       return 'hold'
     }
-    state.holders.add(from)
+    this.heard(state, from)
     if (wire === state.wire) return 'pass'
     const current = tipOf(state.chain)
     if (parsed.n > current.n) {
@@ -264,7 +266,7 @@ export class EpochManager {
       state = this.docs.get(message.doc)
       if (state === undefined) return
     }
-    state.holders.add(from)
+    this.heard(state, from)
     if (message.kind === 'want') {
       this.announce(state, from, true)
       return
@@ -293,7 +295,21 @@ export class EpochManager {
 
   /** A connection went down: that peer no longer counts as a holder (it may be the coordinator no more). */
   peerDown(peer: string): void {
-    for (const state of this.docs.values()) state.holders.delete(peer)
+    // Kept as a holder for `coordinatorGraceMs`: a flapping link must not make a second coordinator.
+    this.downSince.set(peer, this.host.now())
+  }
+
+  private heard(state: EpochDoc, from: string): void {
+    state.holders.add(from)
+    this.downSince.delete(from)
+  }
+
+  /** Whether `peer`, a holder of `state` with a lower id than this peer, keeps this peer from cutting. */
+  private outranks(state: EpochDoc, peer: string, now: Millis): boolean {
+    const down = this.downSince.get(peer)
+    if (down === undefined || now - down < this.settings.coordinatorGraceMs) return true
+    state.holders.delete(peer)
+    return false
   }
 
   /**
@@ -306,7 +322,7 @@ export class EpochManager {
     const cut: string[] = []
     const now = this.host.now()
     for (const state of this.docs.values()) {
-      if ([...state.holders].some((peer) => peer < self)) continue
+      if ([...state.holders].some((peer) => peer < self && this.outranks(state, peer, now))) continue
       const aged = state.changed && this.settings.maxAgeMs !== undefined && now - state.startedAt >= this.settings.maxAgeMs
       if ((!state.dirty && !aged) || state.uncuttable) continue
       state.dirty = false

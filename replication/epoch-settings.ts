@@ -12,6 +12,12 @@ export interface EpochOptions {
   readonly checkIntervalMs?: Millis
   /** Least time between two announcements to one peer for one document (answers to stale frames). Default 200 ms. */
   readonly announceIntervalMs?: Millis
+  /**
+   * How long a lower-id replica whose link went down still counts as the coordinator, in ms. A
+   * link that flaps (an event loop stalled past a keep-alive) must not hand the cut to a second
+   * peer, which would fork the epoch; a peer that is really gone delays cuts by this much. Default 5000.
+   */
+  readonly coordinatorGraceMs?: Millis
 }
 
 /** Epoch options with every default filled in. */
@@ -21,6 +27,7 @@ export interface EpochSettings {
   readonly maxAgeMs: Millis | undefined
   readonly checkIntervalMs: Millis
   readonly announceIntervalMs: Millis
+  readonly coordinatorGraceMs: Millis
 }
 
 /** Fills in defaults and checks ranges; throws `RangeError` on nonsense. */
@@ -31,9 +38,10 @@ export const resolveEpochSettings = (options: EpochOptions): EpochSettings => {
     maxAgeMs: options.maxAgeMs,
     checkIntervalMs: options.checkIntervalMs ?? 250,
     announceIntervalMs: options.announceIntervalMs ?? 200,
+    coordinatorGraceMs: options.coordinatorGraceMs ?? 5000,
   }
   if (!(settings.maxSizeRatio > 1)) throw new RangeError('epochs: maxSizeRatio must be above 1')
-  if (!(settings.minBytes >= 0) || !(settings.checkIntervalMs > 0) || !(settings.announceIntervalMs >= 0)) throw new RangeError('epochs: sizes and intervals must be positive')
+  if (!(settings.minBytes >= 0) || !(settings.checkIntervalMs > 0) || !(settings.announceIntervalMs >= 0) || !(settings.coordinatorGraceMs >= 0)) throw new RangeError('epochs: sizes and intervals must be positive')
   if (settings.maxAgeMs !== undefined && !(settings.maxAgeMs > 0)) throw new RangeError('epochs: maxAgeMs must be positive')
   return settings
 }

@@ -120,6 +120,29 @@ describe('document epochs between peers', () => {
     expect(map(1, 'entities').toJSON()).toEqual({ orc: { hp: 4 } })
   })
 
+  it('does not hand the cut to a second peer while the lower-id replica is only briefly away, and does after the grace', () => {
+    // The age bound stands in for any bound: p1 would cut as soon as it believed itself coordinator.
+    const { network, peers, run, map } = cluster(2, { maxAgeMs: 300, minBytes: 1, checkIntervalMs: 50, coordinatorGraceMs: 2000 })
+    map(0).set('a', 1)
+    run(100)
+    // p1 has heard p0 replicate the document; the link drops (a stalled event loop past a keep-alive).
+    network.disconnect('p0', 'p1')
+    map(1).set('b', 2)
+    run(1000)
+    expect(peers[1]!.epochStats()!.cuts).toBe(0)
+    network.connect('p0', 'p1')
+    map(0).set('c', 3)
+    run(200)
+    network.disconnect('p0', 'p1')
+    map(1).set('d', 4)
+    run(1500)
+    // Heard again after the reconnect, so the grace counts from the second drop.
+    expect(peers[1]!.epochStats()!.cuts).toBe(0)
+    run(1000)
+    expect(peers[1]!.epochStats()!.cuts).toBeGreaterThan(0)
+    expect(peers[1]!.epochOf(DOC)!.coordinator).toBe('p1')
+  })
+
   it('settles forks cut on both sides of a partition on the lower coordinator, keeping both sides writes', () => {
     const { network, peers, run, map, contents, switches } = cluster(4)
     map(0).set('shared', 0)
