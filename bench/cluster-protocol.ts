@@ -14,6 +14,7 @@ export type ClusterSystem =
   | 'realmsync-latency'
   | 'realmsync-flood'
   | 'realmsync-latency-1tree'
+  | 'realmsync-latency-per-update'
   | 'realmsync-latency-normal'
   | 'realmsync-latency-coalesced'
   | 'gossipsub'

@@ -36,7 +36,7 @@ export const startRealmsyncNode = async (config: WorkerConfig, settings: Realmsy
     logger: pino({ level: 'warn' }, pino.destination(2)),
     backoff: { initialMs: 100, maxMs: 1000 },
     store: STORE_SETTINGS[config.store],
-    peer: { router: settings.router, ...(settings.coalesceCritical ? { lanes: { coalesceCritical: true } } : {}) },
+    peer: { router: settings.router, ...(settings.coalesceCritical !== undefined ? { lanes: { coalesceCritical: settings.coalesceCritical } } : {}) },
   })
   const doc = server.peer.openDoc(BENCH_DOC)
   return {
