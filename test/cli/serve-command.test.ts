@@ -13,6 +13,7 @@ import {
   wsPeerUrl,
   type ServeFlags,
   type ServerHandle,
+  type ServerOptions,
 } from '../../cli/index.js'
 import { waitFor } from '../helpers/network.js'
 
@@ -111,6 +112,22 @@ describe('realmsync serve', () => {
 describe('serve with the client gateway', () => {
   const AUTH = 'a-client-token-secret-of-32-bytes!!'
 
+  /** A ws-transport server on free ports with the client gateway on, kept for cleanup. */
+  const startGatewayServer = async (gateway: Partial<NonNullable<ServerOptions['gateway']>>, extra: Partial<ServerOptions> = {}) => {
+    const server = await startServer({
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      bootstrap: [],
+      dataDir: tempDir(),
+      admission: { clusterSecret: SECRET },
+      transport: 'ws',
+      logLevel: 'silent',
+      ...extra,
+      gateway: { port: 0, key: { kind: 'secret', secret: AUTH }, ...gateway },
+    })
+    servers.push(server)
+    return server
+  }
+
   it('needs an auth secret for --port, from the flag or the environment', () => {
     const base = { listen: '/ip4/127.0.0.1/tcp/0', data: '/tmp/x', clusterSecret: SECRET, logLevel: 'silent', transport: 'ws' } as const
     expect(() => serveOptionsFrom({ ...base, port: 0 }, {})).toThrow(/--auth-secret or REALMSYNC_AUTH_SECRET/)
@@ -122,16 +139,7 @@ describe('serve with the client gateway', () => {
   it('serves documents to a y-websocket client holding a token', async () => {
     const { signDevToken } = await import('../../gateway/index.js')
     const { default: WebSocket } = await import('ws')
-    const server = await startServer({
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      dataDir: tempDir(),
-      admission: { clusterSecret: SECRET },
-      transport: 'ws',
-      logLevel: 'silent',
-      gateway: { port: 0, key: { kind: 'secret', secret: AUTH } },
-    })
-    servers.push(server)
+    const server = await startGatewayServer({})
     expect(server.gatewayUrl).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/)
     server.peer.openDoc('world/1').getMap('m').set('hello', 'world')
     const token = await signDevToken({ player: 'p1', read: ['world/*'], write: [], ttlSeconds: 60, secret: AUTH })
@@ -160,17 +168,7 @@ describe('serve with the client gateway', () => {
   it('serves spectator views next to the gateway, with their metrics', async () => {
     const { signDevToken } = await import('../../gateway/index.js')
     const { default: WebSocket } = await import('ws')
-    const server = await startServer({
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      dataDir: tempDir(),
-      admission: { clusterSecret: SECRET },
-      transport: 'ws',
-      logLevel: 'silent',
-      metricsPort: 0,
-      gateway: { port: 0, key: { kind: 'secret', secret: AUTH }, spectators: { minDelayMs: 100 } },
-    })
-    servers.push(server)
+    const server = await startGatewayServer({ spectators: { minDelayMs: 100 } }, { metricsPort: 0 })
     server.peer.openDoc('world/1').getMap('m').set('hello', 'world')
     const token = await signDevToken({ player: 'viewer', read: ['world/*'], write: [], ttlSeconds: 60, secret: AUTH })
     const spectator = new WebSocket(`${server.gatewayUrl}/.realmsync/spectate/world/1?token=${token}&delay=100`)
