@@ -4,6 +4,7 @@
 // (bench/interest-scale-load.ts: realmsync clients that subscribe to the area around them, send
 // moves, and time each move from its send to its arrival at every client that sees it).
 import type { HistogramData } from './latency-histogram.js'
+import type { ServerStats } from './relay-protocol.js'
 
 /** Configuration of one server process. */
 export interface InterestServerConfig {
@@ -20,17 +21,7 @@ export type InterestServerCommand = { readonly cmd: 'stats'; readonly gc?: boole
 
 export type InterestServerAnswer =
   | { readonly event: 'ready'; readonly port: number; readonly peerUrl?: string }
-  | {
-      readonly event: 'stats'
-      readonly cpuMs: number
-      readonly loopActiveMs: number
-      readonly rssBytes: number
-      readonly heapUsedBytes: number
-      readonly connections: number
-      readonly uptimeMs: number
-      readonly intents: number
-      readonly batches: number
-    }
+  | (ServerStats & { readonly intents: number; readonly batches: number })
   | { readonly event: 'peers'; readonly peers: number }
   | { readonly event: 'error'; readonly message: string }
 

@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
 import pino from 'pino'
+import { serverStats } from './server-stats.js'
 import { INTEREST_SECRET, type InterestServerAnswer, type InterestServerCommand, type InterestServerConfig } from './interest-scale-protocol.js'
 
 const answer = (value: InterestServerAnswer): void => {
@@ -56,30 +57,13 @@ const gateway = await startGateway({
 })
 answer({ event: 'ready', port: gateway.port, ...(server.addresses[0] ? { peerUrl: server.addresses[0] } : {}) })
 
-const gc = (globalThis as { gc?: () => void }).gc
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === '') continue
   const command = JSON.parse(line) as InterestServerCommand
   try {
     if (command.cmd === 'stats') {
-      if (command.gc && gc) {
-        gc()
-        gc()
-      }
-      const cpu = process.cpuUsage()
-      const memory = process.memoryUsage()
       const stats = gateway.stats()
-      answer({
-        event: 'stats',
-        cpuMs: (cpu.user + cpu.system) / 1000,
-        loopActiveMs: performance.eventLoopUtilization().active,
-        rssBytes: memory.rss,
-        heapUsedBytes: memory.heapUsed,
-        connections: stats.connections,
-        uptimeMs: performance.now(),
-        intents: engine.stats.accepted,
-        batches: stats.ephemeralBatches,
-      })
+      answer({ ...serverStats(stats.connections, command.gc === true), intents: engine.stats.accepted, batches: stats.ephemeralBatches })
     } else if (command.cmd === 'peers') {
       answer({ event: 'peers', peers: peer.connectedPeers().length })
     } else {

@@ -9,6 +9,7 @@ import { createServer, type Server as HttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createInterface } from 'node:readline'
 import pino from 'pino'
+import { serverStats } from './server-stats.js'
 import { RELAY_CLUSTER_SECRET, RELAY_SECRET, type RelayServerAnswer, type RelayServerCommand, type RelayServerConfig } from './relay-protocol.js'
 
 /** A started server: its port, connection count and shutdown. */
@@ -115,27 +116,12 @@ const running =
   config.system === 'realmsync' ? await startRealmsync(config) : config.system === 'y-websocket-server' ? await startYWebsocketServer(config) : await startHocuspocus(config)
 answer({ event: 'ready', port: running.port, ...(running.peerUrl ? { peerUrl: running.peerUrl } : {}) })
 
-const gc = (globalThis as { gc?: () => void }).gc
 for await (const line of createInterface({ input: process.stdin })) {
   if (line.trim() === '') continue
   const command = JSON.parse(line) as RelayServerCommand
   try {
     if (command.cmd === 'stats') {
-      if (command.gc && gc) {
-        gc()
-        gc()
-      }
-      const cpu = process.cpuUsage()
-      const memory = process.memoryUsage()
-      answer({
-        event: 'stats',
-        cpuMs: (cpu.user + cpu.system) / 1000,
-        loopActiveMs: performance.eventLoopUtilization().active,
-        rssBytes: memory.rss,
-        heapUsedBytes: memory.heapUsed,
-        connections: running.connections(),
-        uptimeMs: performance.now(),
-      })
+      answer(serverStats(running.connections(), command.gc === true))
     } else if (command.cmd === 'peers') {
       answer({ event: 'peers', peers: running.peers() })
     } else {
