@@ -7,8 +7,10 @@
 //
 // usage: epoch-cluster-worker '<EpochWorkerConfig as JSON>'
 import { createHash, randomInt } from 'node:crypto'
+import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
+import { writeHeapSnapshot } from 'node:v8'
 import pino from 'pino'
 import * as Y from 'yjs'
 import { createRandom, rebuildContent } from '../core/index.js'
@@ -40,6 +42,12 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 const collectGarbage = (globalThis as { gc?: () => void }).gc
 if (collectGarbage === undefined) throw new Error('epoch-cluster-worker needs --expose-gc')
 
+// EPOCH_CLUSTER_HEAP_SNAPSHOTS="60,300" with EPOCH_CLUSTER_HEAP_DIR=<dir> writes heap snapshots at
+// those seconds of load (after the sample's forced GC), to diff what a long run accumulates.
+const heapSnapshotDir = process.env.EPOCH_CLUSTER_HEAP_DIR
+const heapSnapshotTimes = (process.env.EPOCH_CLUSTER_HEAP_SNAPSHOTS ?? '').split(',').filter((at) => at !== '').map(Number)
+const heapSnapshotsTaken = new Set<number>()
+
 const config = JSON.parse(process.argv[2] ?? '{}') as EpochWorkerConfig
 const logger = pino({ level: 'warn' }, pino.destination(2))
 const transport = await createLibp2pTransport({
@@ -70,7 +78,8 @@ const peer: Peer = new Peer({
   acceptDocument: () => true,
   // EPOCH_CLUSTER_ROUTER=flood|random compares routers (resolveRouterSettings refuses unknown kinds).
   router: { kind: (process.env.EPOCH_CLUSTER_ROUTER ?? 'latency') as RouterKind },
-  ...(config.epochs ? { epochs: {} } : {}),
+  // EPOCH_CLUSTER_MAX_AGE_MS=<ms> also cuts by age: many cuts at a low rate, to look for per-cut costs.
+  ...(config.epochs ? { epochs: process.env.EPOCH_CLUSTER_MAX_AGE_MS ? { maxAgeMs: Number(process.env.EPOCH_CLUSTER_MAX_AGE_MS) } : {} } : {}),
 })
 peerRef = peer
 peer.start()
@@ -156,6 +165,11 @@ const runLoad = async (plan: EpochRunPlan): Promise<EpochWorkerReport> => {
       })
       sinceSample = new LatencyHistogram()
       lastSampleAt = sampling
+      const snapshotAt = heapSnapshotTimes.find((at) => at * 1000 <= elapsed && !heapSnapshotsTaken.has(at))
+      if (snapshotAt !== undefined && heapSnapshotDir !== undefined) {
+        heapSnapshotsTaken.add(snapshotAt)
+        writeHeapSnapshot(join(heapSnapshotDir, `worker${config.index}-${snapshotAt}s.heapsnapshot`))
+      }
       samplingMs += performance.now() - sampling
       latency.settle(wallNow())
     }

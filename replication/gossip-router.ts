@@ -4,6 +4,7 @@ import { buildTree, type DisseminationTree } from './dissemination-tree.js'
 import { LatencyMap } from './latency-map.js'
 import type { RouterSettings } from './router-settings.js'
 import { RttEstimator } from './rtt-estimator.js'
+import { SeenFrames } from './seen-frames.js'
 import { initialCoordinate, updateCoordinate } from './vivaldi.js'
 
 /** What the router needs from the sync core that owns it. */
@@ -57,7 +58,11 @@ interface PendingPull {
   readonly tries: number
 }
 
-const SEEN_LIMIT = 65_536
+// A router's first seq is its clock (ms) times this: a restarted peer's frames then come after its
+// earlier ones, instead of reusing seqs its neighbours still hold as seen and dropping as duplicates.
+// It would take a peer sending more than 64 frames a millisecond, on average over its whole life, to
+// reach the seqs of its next start.
+const SEQ_PER_MS = 64
 // Late probes remembered per peer: as many as the default loss window, beyond which a loss no longer counts anyway.
 const MAX_LATE_PROBES = 20
 // Probes, over all links together, before their loss rate may add redundant trees.
@@ -75,14 +80,6 @@ const mergeVectors = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, num
   const out = new Map(a)
   for (const [client, clock] of b) if (clock > (out.get(client) ?? 0)) out.set(client, clock)
   return out
-}
-
-/** Adds a key to a bounded insertion-ordered set (the oldest falls out); false if it was there. */
-const remember = (set: Set<string>, key: string): boolean => {
-  if (set.has(key)) return false
-  set.add(key)
-  if (set.size > SEEN_LIMIT) set.delete(set.values().next().value as string)
-  return true
 }
 
 // A small deterministic hash in [0, 1) for perturbing redundant trees: FNV-1a over the pair and tree index.
@@ -119,10 +116,12 @@ export class GossipRouter {
   private readonly latency = new LatencyMap()
   private coordinate: NetworkCoordinate = initialCoordinate()
   private nonce = 0
-  private seq = 0
-  private readonly seen = new Set<string>()
+  /** The seq of this peer's last published frame; -1 before the first. */
+  private seq = -1
+  /** Frames (origin, seq, tree) taken; with the random router, one per (origin, seq). */
+  private readonly seen = new SeenFrames()
   /** Messages (origin, seq) whose first copy arrived, on any tree. */
-  private readonly delivered = new Set<string>()
+  private readonly delivered = new SeenFrames()
   private readonly trees = new Map<string, DisseminationTree>()
   private treesVersion = -1
   private readonly meshes = new Map<string, string[]>()
@@ -176,7 +175,7 @@ export class GossipRouter {
   /** Disseminates an update made on this peer. */
   publish(doc: string, update: Uint8Array, now: Millis): void {
     this.touch(doc)
-    const seq = ++this.seq
+    const seq = (this.seq = this.seq < 0 ? Math.floor(Math.max(0, now) * SEQ_PER_MS) : this.seq + 1)
     const copies = this.settings.kind === 'latency' ? this.treeCount() : 1
     for (let tree = 0; tree < copies; tree++) {
       const frame: GossipFrame = { type: 'gossip', doc, origin: this.host.self, seq, tree, sentAt: now, update }
@@ -209,7 +208,7 @@ export class GossipRouter {
       this.stats.duplicateGossip++
       return
     }
-    if (remember(this.delivered, `${frame.origin}\u0000${frame.seq}`)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
+    if (this.delivered.remember(frame.origin, frame.seq)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
     const waiting = this.host.apply(from, frame.doc, frame.update)
     // The origin holds this update, and so does the sender unless it relayed it over a gap of its
     // own: digests to them need not name it.
@@ -586,8 +585,7 @@ export class GossipRouter {
   }
 
   private remember(frame: GossipFrame): boolean {
-    const key = this.settings.kind === 'random' ? `${frame.origin}\u0000${frame.seq}` : `${frame.origin}\u0000${frame.seq}\u0000${frame.tree}`
-    return remember(this.seen, key)
+    return this.seen.remember(frame.origin, frame.seq, this.settings.kind === 'random' ? 0 : frame.tree)
   }
 
   private touch(doc: string): void {
