@@ -54,6 +54,24 @@ const epochCheck = (store: SqliteDocumentStore, name: string): string | undefine
 }
 
 /**
+ * For the epoch a document last switched to, checks the switch record a restarted peer reopens it
+ * from (`loadEpoch`): its chain must end at this epoch with the base's hash, and its copy of the
+ * base must be that base. A record that disagrees would make the peer refuse the document on start.
+ */
+const switchRecordCheck = async (store: SqliteDocumentStore, name: string): Promise<string | undefined> => {
+  const epoch = store.epochRecord(name)
+  if (epoch === undefined || epoch.n === 0 || epoch.hash === '') return undefined
+  const head = await store.loadEpoch(epoch.doc)
+  if (head === undefined || head.wire !== name) return undefined
+  const tip = head.chain[head.chain.length - 1]
+  if (tip === undefined || tip.n !== epoch.n || tip.hash !== epoch.hash) {
+    throw new CorruptRowError(name, 'epochs', epoch.n, `the switch record's chain ends at epoch ${tip?.n ?? 'none'} (${tip?.hash || 'no hash'}), not at this epoch's base ${epoch.hash}`)
+  }
+  if (baseHash(head.base) !== epoch.hash) throw new CorruptRowError(name, 'epochs', epoch.n, `the switch record's copy of the base does not hash to ${epoch.hash}`)
+  return 'switch record agrees'
+}
+
+/**
  * Replays one document's log from the start of its kept history and checks, row by row and
  * snapshot by snapshot, that everything agrees: every row's checksum holds and Yjs decodes it; no
  * sequence is missing up to the last committed one; each snapshot equals the replayed log at its
@@ -109,8 +127,10 @@ export const verifyDocument = async (store: SqliteDocumentStore, doc: string): P
     replay.destroy()
     if (!loadAgrees) throw new Error('the loaded state (latest snapshot + later updates) differs from the full replay')
     const epoch = epochCheck(store, doc)
+    const switchRecord = await switchRecordCheck(store, doc)
     const checks = [
       ...(epoch ? [epoch] : []),
+      ...(switchRecord ? [switchRecord] : []),
       info.historyStartSeq === 0 ? 'checksums, full replay' : `checksums, replay from the snapshot at ${info.historyStartSeq} (earlier history dropped by retention)`,
       `${snapshotsChecked} snapshots agree with the log`,
       'load agrees',

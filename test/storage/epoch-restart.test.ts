@@ -1,10 +1,11 @@
+import { createHash } from 'node:crypto'
 import Database from 'better-sqlite3'
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
 import { contentJson, createRandom, type StoredEpoch } from '../../core/index.js'
 import { epochWireName, Peer } from '../../replication/index.js'
 import { SimNetwork, SimScheduler, uniformLatencyMatrix } from '../../sim/index.js'
-import { databasePath, openSqliteStore, StoreWriteError, type SqliteDocumentStore } from '../../storage/index.js'
+import { databasePath, openSqliteStore, StoreWriteError, verifyStore, type SqliteDocumentStore } from '../../storage/index.js'
 import { meta, tempDataDir } from './fixtures/helpers.js'
 
 const DOC = 'world/restart'
@@ -76,6 +77,9 @@ describe('a restarted peer reopens its current epoch from storage', () => {
     expect(stored.wire).toBe(epochWireName(DOC, epoch))
     expect(stored.chain.map((link) => link.n)).toEqual([0, 1, 2, 3])
     expect(stored.chain.at(-1)).toMatchObject({ n: 3, coordinator: 'a', hash: epoch.hash })
+    const verified = await verifyStore(reopenedStore)
+    expect(verified.every((v) => v.ok)).toBe(true)
+    expect(verified.find((v) => v.doc === stored.wire)?.detail).toContain('switch record agrees')
     const a2 = make('a', 0, reopenedStore, 3)
     expect(await a2.openStoredDocs()).toEqual([])
     a2.start()
@@ -251,12 +255,36 @@ describe('a restarted peer reopens its current epoch from storage', () => {
       },
       meta(1),
     )
+    // `history verify` says so too: the base row is fine, the switch record names another base.
+    const verdict = (await verifyStore(store)).find((v) => v.doc.startsWith(`${DOC}#1.`))
+    expect(verdict).toMatchObject({ ok: false, code: 'corrupt-row' })
+    expect(verdict?.detail).toMatch(/switch record's chain ends at epoch 1 \(f{64}\), not at this epoch's base/)
     const a = make('a', 0, store, 1)
     const failures = await a.openStoredDocs()
     expect(failures.map((failure) => failure.doc)).toEqual([DOC])
     expect(failures[0]!.error.message).toMatch(/does not match its hash/)
     expect(a.getDoc(DOC)).toBeUndefined()
     a.close()
+    await store.close()
+  })
+
+  it('has `history verify` check the switch record\'s copy of the base', async () => {
+    const dataDir = tempDataDir()
+    const store = openSqliteStore(dataDir)
+    const content = new Y.Doc()
+    content.getMap('m').set('k', 1)
+    const base = Y.encodeStateAsUpdate(content)
+    const hash = createHash('sha256').update(base).digest('hex')
+    const wire = epochWireName(DOC, { n: 1, coordinator: 'a', hash })
+    const genesis = { n: 0, coordinator: '', hash: '', cut: new Uint8Array([0]) }
+    await store.saveEpoch({ doc: DOC, wire, chain: [genesis, { n: 1, coordinator: 'a', hash, cut: new Uint8Array([0]) }], base }, meta(1))
+    expect((await verifyStore(store)).find((v) => v.doc === wire)).toMatchObject({ ok: true })
+    const raw = new Database(databasePath(dataDir))
+    raw.prepare('UPDATE epochs SET base = ? WHERE wire = ?').run(Buffer.from(Y.encodeStateAsUpdate(new Y.Doc())), wire)
+    raw.close()
+    const verdict = (await verifyStore(store)).find((v) => v.doc === wire)
+    expect(verdict).toMatchObject({ ok: false, code: 'corrupt-row' })
+    expect(verdict?.detail).toContain("switch record's copy of the base does not hash to")
     await store.close()
   })
 })
