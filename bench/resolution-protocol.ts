@@ -32,5 +32,9 @@ export type ResolutionAnswer =
       readonly seen: Readonly<Record<string, { holder: string; at: number }>>
       /** The gate's settlement counters. */
       readonly stats: Readonly<Record<string, number>>
+      /** Garbage-collection pauses of this process while rounds ran: wall-clock start and length, ms. */
+      readonly gcPauses: ReadonlyArray<{ readonly at: number; readonly ms: number }>
+      /** Longest event-loop delay seen while rounds ran, ms. */
+      readonly loopDelayMaxMs: number
     }
   | { readonly event: 'error'; readonly message: string }

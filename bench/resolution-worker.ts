@@ -5,6 +5,7 @@
 // here. Commands on stdin, answers on stdout, one JSON object per line; logs on stderr.
 //
 // usage: resolution-worker '<ResolutionWorkerConfig as JSON>'
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import pino from 'pino'
 import * as Y from 'yjs'
@@ -44,6 +45,13 @@ world.observe((change) => {
   const at = wallNow()
   for (const moved of change.holders) if (moved.to?.type === 'player') seen.set(moved.item, { holder: moved.to.id, at })
 })
+// GC pauses and event-loop delay, to tell a slow round's cause (bounded: a run has a few hundred pauses).
+const gcPauses: Array<{ at: number; ms: number }> = []
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) if (gcPauses.length < 100_000) gcPauses.push({ at: performance.timeOrigin + entry.startTime, ms: entry.duration })
+}).observe({ entryTypes: ['gc'] })
+const loopDelay = monitorEventLoopDelay({ resolution: 1 })
+loopDelay.enable()
 answer({ event: 'ready', id: server.peer.id, addresses: server.addresses })
 
 for await (const line of createInterface({ input: process.stdin })) {
@@ -69,7 +77,7 @@ for await (const line of createInterface({ input: process.stdin })) {
     }, Math.max(0, command.at - wallNow()))
     answer({ event: 'scheduled' })
   } else if (command.cmd === 'report') {
-    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: { ...(gate?.stats ?? {}) } })
+    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: { ...(gate?.stats ?? {}) }, gcPauses, loopDelayMaxMs: loopDelay.max / 1e6 })
   } else {
     break
   }
