@@ -28,7 +28,23 @@ const world = () => {
     })
   const run = (ms: number) => scheduler.runUntil(scheduler.now() + ms)
   const map = (peer: Peer) => (peer.getDoc(DOC) as Y.Doc).getMap<unknown>('m')
-  return { scheduler, network, dataDir, openStore, make, run, map }
+  /** Peers a and b on the document, connected; a writes `k` and cuts once. */
+  const cutOnce = (stores: { readonly a?: SqliteDocumentStore; readonly b?: SqliteDocumentStore }) => {
+    const a = make('a', 0, stores.a, 1)
+    const b = make('b', 1, stores.b, 2)
+    for (const peer of [a, b]) {
+      peer.openDoc(DOC)
+      peer.start()
+    }
+    network.connectAll()
+    run(20)
+    map(a).set('k', 1)
+    run(20)
+    a.cutEpoch(DOC)
+    run(20)
+    return { a, b }
+  }
+  return { scheduler, network, dataDir, openStore, make, run, map, cutOnce }
 }
 
 describe('a restarted peer reopens its current epoch from storage', () => {
@@ -117,21 +133,10 @@ describe('a restarted peer reopens its current epoch from storage', () => {
   })
 
   it('a reopened peer whose neighbour cut again while it was down holds the newer epoch\'s frames and follows', async () => {
-    const { network, openStore, make, run, map } = world()
+    const { network, openStore, make, run, map, cutOnce } = world()
     const store = openStore()
     // b (with the store) restarts; a coordinates and cuts again while b is down.
-    const a = make('a', 0, undefined, 1)
-    const b = make('b', 1, store, 2)
-    for (const peer of [a, b]) {
-      peer.openDoc(DOC)
-      peer.start()
-    }
-    network.connectAll()
-    run(20)
-    map(a).set('k', 1)
-    run(20)
-    a.cutEpoch(DOC)
-    run(20)
+    const { a, b } = cutOnce({ b: store })
     map(b).set('b', 1)
     run(20)
     await b.flushed()
@@ -196,20 +201,9 @@ describe('a restarted peer reopens its current epoch from storage', () => {
   })
 
   it('opens a database written before switch records were kept, and its peer starts from epoch 0 as before', async () => {
-    const { network, openStore, make, run, map } = world()
+    const { network, openStore, make, run, map, cutOnce } = world()
     const store = openStore()
-    const a = make('a', 0, store, 1)
-    const b = make('b', 1, undefined, 2)
-    for (const peer of [a, b]) {
-      peer.openDoc(DOC)
-      peer.start()
-    }
-    network.connectAll()
-    run(20)
-    map(a).set('k', 1)
-    run(20)
-    a.cutEpoch(DOC)
-    run(20)
+    const { a, b } = cutOnce({ a: store })
     await a.flushed()
     a.close()
     network.crash('a')
