@@ -92,6 +92,7 @@ const LABELS: Record<ClusterSystem, string> = {
   'realmsync-latency-1tree': 'realmsync latency, 1 tree',
   'realmsync-latency-normal': 'realmsync latency, normal lane',
   'realmsync-latency-coalesced': 'realmsync latency, critical coalesced per turn',
+  'realmsync-latency-ws': 'realmsync latency over the ws peer transport',
   gossipsub: 'gossipsub',
   'gossipsub-signed': 'gossipsub signed',
 }
@@ -102,7 +103,7 @@ const BASELINE: ClusterSystem = 'gossipsub'
 // Critical coalescing is the default since 2026-12-01, so `realmsync-latency` coalesces and
 // `-per-update` (coalescing off) shows what it buys; `-coalesced` forces it on, the same as the default now.
 const DEFAULT_SYSTEMS: readonly ClusterSystem[] = ['realmsync-latency', 'realmsync-latency-per-update', 'realmsync-flood', 'gossipsub']
-const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-latency-coalesced', 'realmsync-latency-1tree', 'realmsync-latency-normal', 'gossipsub-signed']
+const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-latency-coalesced', 'realmsync-latency-1tree', 'realmsync-latency-normal', 'realmsync-latency-ws', 'gossipsub-signed']
 const SECRET = 'cluster-bench-secret'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

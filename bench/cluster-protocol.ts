@@ -7,8 +7,8 @@ import type { HistogramData } from './latency-histogram.js'
 /**
  * Which system a worker runs: a realmsync peer with a router, or a plain libp2p gossipsub node.
  * Variants: `-1tree` pins the latency router to one tree (no adaptive redundancy); `-normal` tags
- * writes for the normal priority lane (merged per 5 ms). `gossipsub-signed` keeps gossipsub's
- * default message signing.
+ * writes for the normal priority lane (merged per 5 ms); `-ws` runs the peers over the WebSocket
+ * peer transport instead of libp2p. `gossipsub-signed` keeps gossipsub's default message signing.
  */
 export type ClusterSystem =
   | 'realmsync-latency'
@@ -17,6 +17,7 @@ export type ClusterSystem =
   | 'realmsync-latency-per-update'
   | 'realmsync-latency-normal'
   | 'realmsync-latency-coalesced'
+  | 'realmsync-latency-ws'
   | 'gossipsub'
   | 'gossipsub-signed'
 

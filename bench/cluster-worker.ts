@@ -26,12 +26,14 @@ const startNode = async (config: WorkerConfig): Promise<BenchNode> => {
     case 'realmsync-latency-1tree':
     case 'realmsync-latency-normal':
     case 'realmsync-latency-coalesced':
-    case 'realmsync-latency-per-update': {
+    case 'realmsync-latency-per-update':
+    case 'realmsync-latency-ws': {
       const { startRealmsyncNode } = await import('./realmsync-bench-node.js')
       if (config.system === 'realmsync-flood') return startRealmsyncNode(config, { router: { kind: 'flood' } })
       if (config.system === 'realmsync-latency-1tree') return startRealmsyncNode(config, { router: { kind: 'latency', redundancy: 1 } })
       if (config.system === 'realmsync-latency-per-update') return startRealmsyncNode(config, { router: { kind: 'latency' }, coalesceCritical: false })
       if (config.system === 'realmsync-latency-coalesced') return startRealmsyncNode(config, { router: { kind: 'latency' }, coalesceCritical: true })
+      if (config.system === 'realmsync-latency-ws') return startRealmsyncNode(config, { router: { kind: 'latency' }, transport: 'ws' })
       if (config.system === 'realmsync-latency-normal') return startRealmsyncNode(config, { router: { kind: 'latency' }, lane: 'normal' })
       return startRealmsyncNode(config, { router: { kind: 'latency' } })
     }

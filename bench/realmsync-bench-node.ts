@@ -24,11 +24,14 @@ export interface RealmsyncNodeSettings {
   readonly lane?: 'normal' | 'bulk'
   /** Critical writes of one event-loop turn leave merged at its end (lane setting `coalesceCritical`). */
   readonly coalesceCritical?: boolean
+  /** Peer transport; default libp2p (TCP, noise, yamux). `ws`: the WebSocket peer transport on the same ports. */
+  readonly transport?: 'ws'
 }
 
 /** Starts a realmsync peer with the given router and opens the shared document. */
 export const startRealmsyncNode = async (config: WorkerConfig, settings: RealmsyncNodeSettings): Promise<BenchNode> => {
   const server = await startServer({
+    ...(settings.transport ? { transport: settings.transport } : {}),
     listen: [config.listen],
     bootstrap: config.bootstrap,
     dataDir: config.dataDir,
