@@ -41,7 +41,7 @@ const sameItemHolder = (a: ItemHolder, b: ItemHolder): boolean => a.type === b.t
 /**
  * Undoes a signed settlement that failed re-validation. Every peer that quarantines the owner for
  * it replays the signed decision twice (the grants as the owner applied them, and the rule's) and
- * moves each wrongly held item to the rule's holder with `moveItemVersioned`, as a compare-and-set
+ * moves each wrongly held item to the rule's holder with `moveItem`, as a compare-and-set
  * on the exact (holder, version) the bad settlement left. Every such peer computes the same move,
  * to the same version, so the repair has one value however many peers write it, and no version
  * of an item ever names two holders.
@@ -102,7 +102,7 @@ export class SettlementRollback {
         if (version > applied.version) return 'moved-on'
         const holder = itemHolderOf(applied.holder)
         if (!sameItemHolder(found.holder, holder)) return 'moved-on'
-        world.moveItemVersioned(item, itemHolderOf(rightful), holder, applied.version)
+        world.moveItem(item, itemHolderOf(rightful), holder, applied.version)
         return 'repaired'
       })
     }

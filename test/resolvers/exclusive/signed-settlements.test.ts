@@ -291,7 +291,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
       items: { [mine]: { type: 'player', id: 'ann', version: 1 } },
     }
     // The coordinator writes its part although p3 refused, and signs that as a commit.
-    liar.world.moveItemVersioned(mine, { type: 'player', id: 'ben' }, { type: 'player', id: 'ann' })
+    liar.world.moveItem(mine, { type: 'player', id: 'ben' }, { type: 'player', id: 'ann' })
     const settlement = await liar.channel.report(CROSS_OWNER_DECISION_KIND, intent, preState, { commit: true })
     expect(settlement).toMatchObject({ status: 'rejected', reason: 'revalidation-failed' })
     await clock.advance(500)
