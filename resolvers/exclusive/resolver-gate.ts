@@ -9,6 +9,7 @@ import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
 import type { ActionResolver, Claim } from './resolver.js'
 import { CROSS_OWNER_DECISION_KIND } from './cross-owner-decision.js'
+import { CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement, type VoteSigner } from './cross-owner-vote.js'
 import { SettlementCore, type CrossOwnerDecision, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
 import { SettlementRollback, type RollbackRecord } from './settlement-rollback.js'
 import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
@@ -165,6 +166,7 @@ export class ResolverGate {
             origin: this.origin,
             ...(decisions.actions !== undefined ? { actions: decisions.actions } : {}),
             ...(decisions.onRollback !== undefined ? { onRollback: decisions.onRollback } : {}),
+            verifyVote: (voter, statement, signature) => decisions.core.verifyStatement(voter, CROSS_OWNER_VOTE_STATEMENT, statement, signature),
           })
     this.core = new SettlementCore({
       ...options.settlement,
@@ -172,6 +174,8 @@ export class ResolverGate {
       membership,
       ...(options.settlementJournal !== undefined ? { journal: options.settlementJournal } : {}),
       resolverOf: (action) => registry.get(action) ?? this.ownedCritical.get(action),
+      // With signed cross-owner commits, every participant signs its vote and the coordinator counts only votes that verify.
+      ...(decisions !== undefined && decisions.core.hasRule(CROSS_OWNER_DECISION_KIND) ? { votes: decisionVoteSigner(decisions.core) } : {}),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
       ...(decisions !== undefined
         ? {
@@ -384,7 +388,7 @@ export class ResolverGate {
   private reportCrossOwner(claim: Claim, decision: CrossOwnerDecision, settled: SettledActions): void {
     if (!Object.hasOwn(settled, claim.intent.action) || settled[claim.intent.action] !== 'trade') return
     const mine = (decision.parts[decision.coordinator] ?? []).map((resource) => resource.slice('item:'.length))
-    const preState: WorldValue = { coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
+    const preState: WorldValue = { claim: claim.id, coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
     this.sendReport(CROSS_OWNER_DECISION_KIND, [claim], preState, { commit: decision.commit }, decision.commit ? [claim.id] : [])
   }
 
@@ -452,6 +456,12 @@ export class ResolverGate {
     }
   }
 }
+
+/** Votes signed and checked with the peer's decision key (`DecisionCore.signStatement`). */
+const decisionVoteSigner = (core: DecisionCore): VoteSigner => ({
+  sign: (vote) => core.signStatement(CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement(vote)),
+  verify: (vote, signature) => core.verifyStatement(vote.voter, CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement(vote), signature),
+})
 
 /**
  * An owner-decided critical action seen as an exclusive resolver: the claims protocol routes it by

@@ -1,6 +1,6 @@
 import type { Clock, ItemHolder, Millis, WorldDoc } from '../../core/index.js'
 import { DeferredRepairs, type DecisionChannel, type QuarantineRecord, type RepairOutcome } from '../decisions/index.js'
-import { CROSS_OWNER_DECISION_KIND, crossOwnerRepairs } from './cross-owner-decision.js'
+import { CROSS_OWNER_DECISION_KIND, crossOwnerRepairs, type VoteVerifier } from './cross-owner-decision.js'
 import { BUILTIN_SETTLED_ACTIONS, SETTLEMENT_DECISION_KIND, settlementRepairs, type SettledActions, type SettlementHolder, type SettlementRepair } from './settlement-decision.js'
 
 /** One item a rejected settlement gave the wrong holder, and what this peer did about it: the evidence. */
@@ -32,6 +32,8 @@ export interface SettlementRollbackOptions {
   /** How long a repair waits for the bad state to reach this replica. Default 10 000 ms. */
   readonly windowMs?: Millis
   readonly onRollback?: (record: RollbackRecord) => void
+  /** Checks participants' vote signatures in a cross-owner commit: a vote that does not verify counts as missing when computing the rightful state. */
+  readonly verifyVote?: VoteVerifier
 }
 
 const itemHolderOf = (holder: SettlementHolder): ItemHolder => (holder.type === 'none' || holder.id === undefined ? { type: 'none' } : ({ type: holder.type, id: holder.id } as ItemHolder))
@@ -84,7 +86,7 @@ export class SettlementRollback {
     // Only a settlement the rule disproves has a rightful state to return to; a lying pre-state does not.
     if (decision === undefined || record.reason !== 'revalidation-failed') return
     let repairs: SettlementRepair[] = []
-    if (decision.kind === CROSS_OWNER_DECISION_KIND) repairs = crossOwnerRepairs(decision.inputs.intent, decision.inputs.preState, decision.outcome)
+    if (decision.kind === CROSS_OWNER_DECISION_KIND) repairs = crossOwnerRepairs(decision.inputs.intent, decision.inputs.preState, decision.outcome, this.options.verifyVote)
     else if (decision.kind === SETTLEMENT_DECISION_KIND) {
       const granted = (decision.outcome as { granted?: unknown } | null)?.granted
       if (!Array.isArray(granted) || !granted.every((id): id is string => typeof id === 'string')) return
