@@ -197,7 +197,8 @@ export class SignedActions {
       const running = this.busy.get(resource)
       return running === undefined ? [] : [running]
     })
-    const answer = before.length === 0 ? this.run(engine, session, intent, action, key) : Promise.all(before).then(() => this.run(engine, session, intent, action, key))
+    // Waits for the earlier ones however they ended, so one that failed never blocks the resource.
+    const answer = before.length === 0 ? this.run(engine, session, intent, action, key) : Promise.allSettled(before).then(() => this.run(engine, session, intent, action, key))
     for (const resource of resources) this.busy.set(resource, answer)
     void answer.then(() => {
       for (const resource of resources) if (this.busy.get(resource) === answer) this.busy.delete(resource)
