@@ -282,8 +282,14 @@ export class WorldDoc {
     return this.itemMap(id) !== undefined
   }
 
-  /** Gives an item to a new holder (pickup, drop, trade, loot); the resolver decides who may. */
-  setItemHolder(id: string, holder: ItemHolder): void {
+  /**
+   * UNSAFE for live play: writes an item's holder without counting its version, so a replica cannot
+   * tell this write from another holder at the same version (the single-writer check of the
+   * simulator reports it as a double hold) and a prediction made before it is not detected as stale.
+   * For building fixtures, importing a world or tools that rebuild a past state; moves in a running
+   * world go through `moveItem` (the resolvers do).
+   */
+  setItemHolderUnversioned(id: string, holder: ItemHolder): void {
     const item = this.itemMap(id)
     if (!item) throw new UnknownItemError(id)
     const canonical = normalizeHolder(id, holder)
@@ -295,36 +301,43 @@ export class WorldDoc {
   }
 
   /**
-   * Moves an item and returns its previous holder. With `expectedFrom`, refuses with
-   * `HolderMismatchError` unless the item is held there now: a local compare-and-set for resolvers.
+   * @deprecated Unversioned and unsafe for live play: the old name of `setItemHolderUnversioned`.
+   * Move items with `moveItem` (versioned); call `setItemHolderUnversioned` where skipping the
+   * version is intended.
    */
-  moveItem(id: string, to: ItemHolder, expectedFrom?: ItemHolder): ItemHolder {
-    const current = this.getItem(id)
-    if (!current) throw new UnknownItemError(id)
-    if (expectedFrom !== undefined && !sameHolder(current.holder, normalizeHolder(id, expectedFrom))) {
-      throw new HolderMismatchError(id, expectedFrom, current.holder)
-    }
-    this.setItemHolder(id, to)
-    return current.holder
+  setItemHolder(id: string, holder: ItemHolder): void {
+    this.setItemHolderUnversioned(id, holder)
   }
 
   /**
-   * Like `moveItem`, and also counts the write in the item's version (`itemVersion`); with
-   * `expectedVersion`, refuses with `StaleItemVersionError` unless the item is at that version now.
-   * Resolvers move items this way so an intent predicted against an older state is detectably stale;
-   * writes through `setItemHolder` leave the version alone.
+   * Moves an item, counts the write in its version (`itemVersion`) and returns its previous holder.
+   * With `expectedFrom`, refuses with `HolderMismatchError` unless the item is held there now; with
+   * `expectedVersion`, refuses with `StaleItemVersionError` unless it is at that version now: a
+   * local compare-and-set for resolvers. The default way to move an item: versioned, so a checker
+   * can hold each (item, version) to one holder on every replica, and an intent predicted against an
+   * older state is detectably stale.
    */
-  moveItemVersioned(id: string, to: ItemHolder, expectedFrom?: ItemHolder, expectedVersion?: number): ItemHolder {
+  moveItem(id: string, to: ItemHolder, expectedFrom?: ItemHolder, expectedVersion?: number): ItemHolder {
     const item = this.itemMap(id)
     if (!item) throw new UnknownItemError(id)
+    const canonical = normalizeHolder(id, to)
     const version = readVersion(item)
     if (expectedVersion !== undefined && expectedVersion !== version) throw new StaleItemVersionError(id, expectedVersion, version)
-    let previous: ItemHolder = { type: 'none' }
+    const current = (this.getItem(id) as ItemView).holder
+    if (expectedFrom !== undefined && !sameHolder(current, normalizeHolder(id, expectedFrom))) throw new HolderMismatchError(id, expectedFrom, current)
+    // Holder and version in one transaction, so no replica ever sees the new holder at the old version.
     this.doc.transact(() => {
-      previous = this.moveItem(id, to, expectedFrom)
+      this.rememberHolderBefore(id)
+      item.set('holder', canonical)
       item.set('version', version + 1)
+      this.index.set(id, canonical)
     })
-    return previous
+    return current
+  }
+
+  /** @deprecated `moveItem` is versioned now: the same as `moveItem`. */
+  moveItemVersioned(id: string, to: ItemHolder, expectedFrom?: ItemHolder, expectedVersion?: number): ItemHolder {
+    return this.moveItem(id, to, expectedFrom, expectedVersion)
   }
 
   /** How many versioned moves an item has had (0 for a fresh or unknown item): its optimistic-concurrency version. */

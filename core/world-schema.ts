@@ -51,7 +51,7 @@ export class EntityExistsError extends RealmsyncError {
 /** `createItem` named an id that is already taken; replacing would silently drop a concurrent move. */
 export class ItemExistsError extends RealmsyncError {
   constructor(readonly item: string) {
-    super('item-exists', `item ${item} already exists; move it with setItemHolder instead`)
+    super('item-exists', `item ${item} already exists; move it with moveItem instead`)
   }
 }
 
@@ -96,7 +96,7 @@ export class HolderMismatchError extends RealmsyncError {
   }
 }
 
-/** `moveItemVersioned` expected an item at one version but found another: it changed since the caller read it. */
+/** `moveItem` expected an item at one version but found another: it changed since the caller read it. */
 export class StaleItemVersionError extends RealmsyncError {
   constructor(
     readonly item: string,

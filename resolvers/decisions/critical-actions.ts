@@ -77,6 +77,9 @@ export const killAction = (options: KillActionOptions = {}): CriticalAction => (
 /** The item id a drop from `source` creates. */
 export const dropItemId = (source: string): string => `drop:${source}`
 
+/** The resource whose owner decides drops from `source`. */
+export const dropSourceResource = (source: string): string => `entity:${source}`
+
 /** Settings of `rareDropAction`. */
 export interface RareDropActionOptions {
   /** The decision kind its rule is registered under (`rareDropRule`). Default `rare-drop`. */
@@ -92,9 +95,14 @@ const sourceOf = (payload: WorldValue): string | undefined => {
  * Looting a source decided by `rareDropRule`: intent `{ source }`. The source's `loot` component
  * holds the seed; the drop becomes item `drop:<source>` held by the player and the source records
  * `claimedBy`, so it drops once. Revert removes the item while the player still holds it unmoved.
+ * Its resource is `entity:<source>`: only the source's owner peer decides its drops, one at a time.
  */
 export const rareDropAction = (options: RareDropActionOptions = {}): CriticalAction => ({
   kind: options.kind ?? 'rare-drop',
+  resources: (intent) => {
+    const source = sourceOf(intent.payload)
+    return source === undefined ? [] : [dropSourceResource(source)]
+  },
   validate: ({ world, intent }) => {
     const source = sourceOf(intent.payload)
     if (source === undefined) return refuse('invalid-intent', 'payload.source must name a loot source')

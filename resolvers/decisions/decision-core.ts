@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { HybridLogicalClock, RealmsyncError, type Intent, type Millis, type WorldValue } from '../../core/index.js'
 import type { Validation } from '../action-handler.js'
-import { attestationSigningBytes, decisionDigest, decisionIdOf, decisionSigningBytes, sameOutcome, type Attestation, type Decision, type SignedAttestation, type SignedDecision } from './decision.js'
+import { attestationSigningBytes, decisionDigest, decisionIdOf, decisionSigningBytes, sameOutcome, statementSigningBytes, type Attestation, type Decision, type SignedAttestation, type SignedDecision } from './decision.js'
 import { signBytes, verifyBytes, type DecisionKeyRegistry } from './decision-keys.js'
 import { ruleOf, runRule, type DecisionRules } from './decision-rule.js'
 import { decodeDecisionMessage, encodeDecisionMessage, type DecisionMessage } from './decision-wire.js'
@@ -212,6 +212,17 @@ export class DecisionCore {
   /** Whether this core has a rule for a decision kind. */
   hasRule(kind: string): boolean {
     return ruleOf(this.options.rules, kind) !== undefined
+  }
+
+  /** Signs a named statement with this peer's key (`statementSigningBytes`): a participant's vote in a cross-owner trade. */
+  signStatement(name: string, value: WorldValue): Uint8Array {
+    return signBytes(this.options.privateKey, statementSigningBytes(name, value))
+  }
+
+  /** Whether `signature` is `peer`'s signature of the named statement (false for an unregistered peer). */
+  verifyStatement(peer: string, name: string, value: WorldValue, signature: Uint8Array): boolean {
+    const key = this.options.keys.keyOf(peer)
+    return key !== undefined && verifyBytes(key, statementSigningBytes(name, value), signature)
   }
 
   /** Whether a peer is quarantined here. */

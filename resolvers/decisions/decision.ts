@@ -73,6 +73,22 @@ export const decisionSigningBytes = (decision: Decision): Uint8Array =>
       }),
   )
 
+const STATEMENT_DOMAIN = 'realmsync/statement/'
+const STATEMENT_NAME = /^[a-z][a-z0-9-]{0,63}$/
+
+/**
+ * The canonical bytes a peer signs for a statement that is neither a decision nor an attestation
+ * (a participant's vote in a cross-owner trade): `realmsync/statement/<name>` and sorted-key JSON,
+ * so no statement verifies as a decision or an attestation, or as a statement of another name.
+ */
+export const statementSigningBytes = (name: string, value: WorldValue): Uint8Array => {
+  if (!STATEMENT_NAME.test(name)) throw new RangeError(`statement name '${name}' must be kebab-case`)
+  return encoder.encode(`${STATEMENT_DOMAIN}${name}\n${canonicalJson(value)}`)
+}
+
+/** SHA-256 (hex) of an intent as decisions sign it: binds a statement to one exact intent. */
+export const intentDigest = (intent: Intent): string => createHash('sha256').update(canonicalJson(intentData(intent) as WorldValue)).digest('hex')
+
 /** SHA-256 (hex) of a decision's signing bytes: what attestations and replay checks compare. */
 export const decisionDigest = (decision: Decision): string => createHash('sha256').update(decisionSigningBytes(decision)).digest('hex')
 

@@ -22,7 +22,15 @@ export type CriticalMode = 'confirm-first' | 'optimistic'
 export interface CriticalAction {
   /** The decision kind; every peer's `DecisionCore` must map it to the same rule. */
   readonly kind: string
-  /** Checks the rule cannot see (the source was looted already, the attacker is dead). Pure over world state. */
+  /**
+   * Resource ids (`entity:<source>`) whose owner peer alone may decide this action, under the same
+   * pluggable ownership function as exclusive claims: `ResolverGate` routes such intents to that owner
+   * as claims (forwarded, or refused `authority-unavailable` when it cannot be reached), and
+   * `SignedActions` decides one of them per resource at a time. Without it any peer decides (a kill
+   * is decided by the attacker's peer). An empty list is refused as `invalid-intent`.
+   */
+  resources?(intent: Intent): readonly string[]
+  /** Checks the rule cannot see (the source was looted already, the attacker is dead). Pure over world state; run again just before the decided outcome is written. */
   validate?(context: ActionContext): Validation
   /** The slice of the world the rule reads, as plain data. Pure over world state. */
   preState(context: ActionContext): WorldValue
@@ -108,6 +116,8 @@ export class SignedActions {
   private readonly reverting = new Map<string, { readonly decision: Decision; readonly reason: string }>()
   /** Keys answered by the engine (it remembers the answer); bounded, oldest first. */
   private readonly answered = new Set<string>()
+  /** Resource -> the last decision in flight on it: the next one on that resource waits for it. */
+  private readonly busy = new Map<string, Promise<unknown>>()
 
   constructor(private readonly options: SignedActionsOptions) {
     this.mode = options.mode ?? 'confirm-first'
@@ -127,6 +137,23 @@ export class SignedActions {
     return Object.hasOwn(this.options.actions, action)
   }
 
+  /** Actions decided only by the owner of their resources (those with `CriticalAction.resources`). */
+  ownedActions(): string[] {
+    return Object.entries(this.options.actions).flatMap(([name, action]) => (action.resources === undefined ? [] : [name]))
+  }
+
+  /** The resources whose owner decides `intent` (`CriticalAction.resources`), or undefined when any peer may decide it. */
+  resourcesOf(intent: Intent): readonly string[] | undefined {
+    const action = Object.hasOwn(this.options.actions, intent.action) ? this.options.actions[intent.action] : undefined
+    return action?.resources?.(intent)
+  }
+
+  /** The action's own check (`CriticalAction.validate`) against this replica; passes for actions without one. */
+  check(context: ActionContext): Validation {
+    const action = Object.hasOwn(this.options.actions, context.intent.action) ? this.options.actions[context.intent.action] : undefined
+    return action?.validate?.(context) ?? { ok: true }
+  }
+
   /** The engine handlers of the critical actions: merge them into the engine's handler table. */
   handlers(): Record<string, ActionHandler> {
     const handlers: Record<string, ActionHandler> = {}
@@ -142,7 +169,8 @@ export class SignedActions {
             this.stats.stale++
             return refuse('conflict', `the world changed while the ${name} decision ${decision.id} was re-validated; try again`)
           }
-          return { ok: true }
+          // The pre-state is what the rule reads; what it does not read (the source was looted meanwhile) is checked again here.
+          return action.validate?.(context) ?? { ok: true }
         },
         apply: (context) => action.apply(context, (this.decided.get(keyOf(context.session, context.intent.seq)) as Decision).outcome),
       }
@@ -162,7 +190,19 @@ export class SignedActions {
     if (running !== undefined) return running
     // Answered before: the engine remembers the answer (exactly once).
     if (this.answered.has(key)) return engine.submit(session, intent)
-    const answer = this.run(engine, session, intent, action, key)
+    // One decision per resource at a time: a second loot of one source is decided only after the
+    // first was applied (it then finds the source claimed) or refused, never beside it.
+    const resources = action.resources?.(intent) ?? []
+    const before = [...new Set(resources)].flatMap((resource) => {
+      const running = this.busy.get(resource)
+      return running === undefined ? [] : [running]
+    })
+    // Waits for the earlier ones however they ended, so one that failed never blocks the resource.
+    const answer = before.length === 0 ? this.run(engine, session, intent, action, key) : Promise.allSettled(before).then(() => this.run(engine, session, intent, action, key))
+    for (const resource of resources) this.busy.set(resource, answer)
+    void answer.then(() => {
+      for (const resource of resources) if (this.busy.get(resource) === answer) this.busy.delete(resource)
+    })
     this.inFlight.set(key, answer)
     void answer.then(() => {
       this.inFlight.delete(key)

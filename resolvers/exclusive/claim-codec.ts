@@ -24,6 +24,8 @@ import type { Claim } from './resolver.js'
 /** The application channel claims, outcomes and cross-owner votes travel on. */
 export const CLAIMS_CHANNEL = 'resolvers/claims'
 
+const VOTE_SIGNATURE_BYTES = 64
+
 /** Format version of claim messages; the first byte of each. */
 export const CLAIM_CODEC_VERSION = 1
 
@@ -41,7 +43,8 @@ export type ClaimMessage =
   /** Coordinator -> participant owner: reserve your resources of this claim and vote. */
   | { readonly type: 'prepare'; readonly claim: Claim }
   /** Participant -> coordinator: reserved (ok) or refused with a reason. */
-  | { readonly type: 'vote'; readonly claimId: string; readonly ok: boolean; readonly reason: string; readonly message: string }
+  /** `signature`: the participant's Ed25519 signature of its vote (`crossOwnerVoteStatement`), when votes are signed. */
+  | { readonly type: 'vote'; readonly claimId: string; readonly ok: boolean; readonly reason: string; readonly message: string; readonly signature?: Uint8Array }
   /** Coordinator -> participant: commit or abort your part. */
   | { readonly type: 'decide'; readonly claimId: string; readonly commit: boolean }
   /** Participant -> coordinator: the decision is carried out; stop resending it. */
@@ -102,6 +105,8 @@ export const encodeClaimMessage = (message: ClaimMessage): Uint8Array => {
       encoding.writeUint8(encoder, message.ok ? 1 : 0)
       encoding.writeVarString(encoder, message.reason)
       encoding.writeVarString(encoder, message.message)
+      encoding.writeUint8(encoder, message.signature === undefined ? 0 : 1)
+      if (message.signature !== undefined) encoding.writeVarUint8Array(encoder, message.signature)
       break
     case 'decide':
       encoding.writeVarString(encoder, message.claimId)
@@ -145,15 +150,24 @@ export const decodeClaimMessage = (bytes: Uint8Array): ClaimMessage => {
       }
       break
     }
-    case 'vote':
-      message = {
-        type: 'vote',
+    case 'vote': {
+      const vote = {
+        type: 'vote' as const,
         claimId: readId(decoder, 'vote claim id'),
         ok: readFlag(decoder, 'vote'),
         reason: readStrictString(decoder, 'vote reason', INTENT_LIMITS.maxReasonBytes),
         message: readStrictString(decoder, 'vote message', INTENT_LIMITS.maxMessageBytes),
       }
+      // A vote that ends here is unsigned (a peer from before signed votes); otherwise a flag, then exactly 64 bytes.
+      if (!decoding.hasContent(decoder) || !readFlag(decoder, 'vote signature flag')) {
+        message = vote
+        break
+      }
+      const signature = readStrictBytes(decoder, 'vote signature', VOTE_SIGNATURE_BYTES)
+      if (signature.length !== VOTE_SIGNATURE_BYTES) throw new MalformedFrameError(`vote signature is ${signature.length} bytes, not ${VOTE_SIGNATURE_BYTES}`)
+      message = { ...vote, signature }
       break
+    }
     case 'decide':
       message = { type: 'decide', claimId: readId(decoder, 'decide claim id'), commit: readFlag(decoder, 'decision') }
       break

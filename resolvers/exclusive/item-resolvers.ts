@@ -42,7 +42,7 @@ export const pickupResolver = (action = 'pickup'): ActionResolver => ({
   },
   apply: ({ world, intent }) => {
     const item = singleItem(intent) as string
-    world.moveItemVersioned(item, { type: 'player', id: intent.player }, { type: 'none' })
+    world.moveItem(item, { type: 'player', id: intent.player }, { type: 'none' })
     return { item, version: world.itemVersion(item) }
   },
   versionOf: ({ world, intent }) => {
@@ -78,7 +78,7 @@ export const dropResolver = (action = 'drop'): ActionResolver => ({
   },
   apply: ({ world, intent }) => {
     const item = singleItem(intent) as string
-    world.moveItemVersioned(item, { type: 'none' }, { type: 'player', id: intent.player })
+    world.moveItem(item, { type: 'none' }, { type: 'player', id: intent.player })
     return { item, version: world.itemVersion(item) }
   },
   versionOf: ({ world, intent }) => {
@@ -154,5 +154,5 @@ export const tradeResolver = (action = 'trade'): ActionResolver => ({
 const moveForTrade = (world: WorldDoc, terms: TradeTerms, item: string): void => {
   const { from, to } = sidesOf(terms, item)
   // The compare-and-set makes a bug loud instead of silently handing over an item someone else holds.
-  world.moveItemVersioned(item, { type: 'player', id: to }, { type: 'player', id: from })
+  world.moveItem(item, { type: 'player', id: to }, { type: 'player', id: from })
 }

@@ -7,8 +7,9 @@ import type { IntentEngine } from '../intent-engine.js'
 import { CLAIMS_CHANNEL, decodeClaimMessage, encodeClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
 import type { ResolverRegistry } from './registry.js'
-import type { Claim } from './resolver.js'
+import type { ActionResolver, Claim } from './resolver.js'
 import { CROSS_OWNER_DECISION_KIND } from './cross-owner-decision.js'
+import { CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement, type VoteSigner } from './cross-owner-vote.js'
 import { SettlementCore, type CrossOwnerDecision, type SettlementCommand, type SettlementEvent, type SettlementOptions, type SettlementStats } from './settlement-core.js'
 import { SettlementRollback, type RollbackRecord } from './settlement-rollback.js'
 import { BUILTIN_SETTLED_ACTIONS, claimEntry, itemsPreState, SETTLEMENT_DECISION_KIND, settledItems, type SettledActions } from './settlement-decision.js'
@@ -27,8 +28,11 @@ export interface GateDecisionsOptions {
   /** Told how each reported settlement ended (confirmed by k peers, or rejected and why). */
   readonly onSettlement?: (report: SettlementReport) => void
   /**
-   * Critical actions (kills, rare drops) decided by this peer as signed decisions: `gate.submit`
-   * hands their intents to `signed.submit` (the engine's handlers must include `signed.handlers()`).
+   * Critical actions (kills, rare drops) decided as signed decisions (the engine's handlers must
+   * include `signed.handlers()`). One that names resources (`CriticalAction.resources`, a rare drop's
+   * source) becomes a claim settled by the owner of those resources, which decides it through
+   * `signed.submit`; a non-owner forwards it, or refuses `authority-unavailable` when the owner cannot
+   * be reached, exactly as for exclusive claims. The others are decided here through `signed.submit`.
    */
   readonly signed?: SignedActions
   /**
@@ -137,6 +141,8 @@ export class ResolverGate {
   /** Counters of signed settlements (all zero without the `decisions` option). */
   readonly decisionStats: GateDecisionStats = { reported: 0, confirmed: 0, rejected: {} }
   private readonly rollback: SettlementRollback | undefined
+  /** Owner-decided critical actions (those with resources) as exclusive resolvers, by action. */
+  private readonly ownedCritical = new Map<string, ActionResolver>()
 
   constructor(private readonly options: ResolverGateOptions) {
     const { link, registry, membership, clock } = options
@@ -146,6 +152,8 @@ export class ResolverGate {
     this.origin = new LaneOrigin('critical', this)
     this.handlers = registry.handlers()
     const decisions = options.decisions
+    const signed = decisions?.signed
+    if (signed !== undefined) for (const action of signed.ownedActions()) this.ownedCritical.set(action, ownedCriticalResolver(action, signed))
     this.settledActions = decisions === undefined ? undefined : (decisions.actions ?? BUILTIN_SETTLED_ACTIONS)
     const settled = this.settledActions
     this.rollback =
@@ -158,13 +166,16 @@ export class ResolverGate {
             origin: this.origin,
             ...(decisions.actions !== undefined ? { actions: decisions.actions } : {}),
             ...(decisions.onRollback !== undefined ? { onRollback: decisions.onRollback } : {}),
+            verifyVote: (voter, statement, signature) => decisions.core.verifyStatement(voter, CROSS_OWNER_VOTE_STATEMENT, statement, signature),
           })
     this.core = new SettlementCore({
       ...options.settlement,
       self: link.id,
       membership,
       ...(options.settlementJournal !== undefined ? { journal: options.settlementJournal } : {}),
-      resolverOf: (action) => registry.get(action),
+      resolverOf: (action) => registry.get(action) ?? this.ownedCritical.get(action),
+      // With signed cross-owner commits, every participant signs its vote and the coordinator counts only votes that verify.
+      ...(decisions !== undefined && decisions.core.hasRule(CROSS_OWNER_DECISION_KIND) ? { votes: decisionVoteSigner(decisions.core) } : {}),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
       ...(decisions !== undefined
         ? {
@@ -175,7 +186,11 @@ export class ResolverGate {
           }
         : {}),
       effects: {
-        apply: settled === undefined ? (claim) => this.applyClaim(claim) : (claim) => (Object.hasOwn(settled, claim.intent.action) ? this.batch.push(claim) : this.applyClaim(claim)),
+        apply: (claim) => {
+          if (this.ownedCritical.has(claim.intent.action)) this.decideClaim(claim)
+          else if (settled !== undefined && Object.hasOwn(settled, claim.intent.action)) this.batch.push(claim)
+          else this.applyClaim(claim)
+        },
         prepare: (claim, resources) => {
           const resolver = registry.get(claim.intent.action)
           const context = this.contextOf(claim)
@@ -231,13 +246,13 @@ export class ResolverGate {
    */
   submit(session: string, intent: Intent, onAnswer?: (answer: GateAnswer) => void): Promise<GateAnswer> {
     const signed = this.options.decisions?.signed
-    if (signed?.handles(intent.action) === true) {
+    if (signed?.handles(intent.action) === true && !this.ownedCritical.has(intent.action)) {
       return signed.submit(this.options.engine, session, intent).then((result) => {
         onAnswer?.({ result })
         return { result }
       })
     }
-    const resolver = this.options.registry.get(intent.action)
+    const resolver = this.options.registry.get(intent.action) ?? this.ownedCritical.get(intent.action)
     if (resolver?.kind !== 'exclusive') {
       const { answer, now } = this.options.engine.submitNow(session, intent)
       if (now !== undefined) {
@@ -295,7 +310,7 @@ export class ResolverGate {
     const { link, membership } = this.options
     const stamp = this.hlc.tick()
     const claim: Claim = { id: JSON.stringify([link.id, session, intent.seq]), origin: link.id, session, intent: { ...intent, stamp }, viewEpoch: membership.view.epoch }
-    const handler = this.handlers[intent.action]
+    const handler = this.handlers[intent.action] ?? this.ownedCritical.get(intent.action)
     const context = this.contextOf(claim)
     let verdict
     try {
@@ -335,6 +350,16 @@ export class ResolverGate {
   }
 
   /**
+   * Owner: decides an owner-decided critical action's claim (a rare drop) through `SignedActions`:
+   * signed, re-validated by k peers, then applied by the engine under the origin's session, so a
+   * resent claim gets its first answer. `SignedActions` decides one claim per resource at a time.
+   */
+  private decideClaim(claim: Claim): void {
+    const signed = this.options.decisions?.signed as SignedActions
+    void signed.submit(this.options.engine, `claim:${JSON.stringify([claim.origin, claim.session])}`, claim.intent).then((result) => this.dispatch({ type: 'applied', claimId: claim.id, result }))
+  }
+
+  /**
    * Applies the signed actions' claims of one settlement window in the core's order, group by group
    * (claims touching overlapping items), reading each group's items just before, and reports every
    * group as a decision: the claims with their stamps, the items' pre-state, and what was granted.
@@ -363,7 +388,7 @@ export class ResolverGate {
   private reportCrossOwner(claim: Claim, decision: CrossOwnerDecision, settled: SettledActions): void {
     if (!Object.hasOwn(settled, claim.intent.action) || settled[claim.intent.action] !== 'trade') return
     const mine = (decision.parts[decision.coordinator] ?? []).map((resource) => resource.slice('item:'.length))
-    const preState: WorldValue = { coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
+    const preState: WorldValue = { claim: claim.id, coordinator: decision.coordinator, parts: { ...decision.parts }, votes: { ...decision.votes }, items: itemsPreState(this.options.world, mine) }
     this.sendReport(CROSS_OWNER_DECISION_KIND, [claim], preState, { commit: decision.commit }, decision.commit ? [claim.id] : [])
   }
 
@@ -431,6 +456,26 @@ export class ResolverGate {
     }
   }
 }
+
+/** Votes signed and checked with the peer's decision key (`DecisionCore.signStatement`). */
+const decisionVoteSigner = (core: DecisionCore): VoteSigner => ({
+  sign: (vote) => core.signStatement(CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement(vote)),
+  verify: (vote, signature) => core.verifyStatement(vote.voter, CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement(vote), signature),
+})
+
+/**
+ * An owner-decided critical action seen as an exclusive resolver: the claims protocol routes it by
+ * its resources; the owner never calls `apply` (it decides through `SignedActions` and its engine).
+ */
+const ownedCriticalResolver = (action: string, signed: SignedActions): ActionResolver => ({
+  action,
+  kind: 'exclusive',
+  resources: (intent) => signed.resourcesOf(intent) ?? [],
+  validate: (context) => signed.check(context),
+  apply: () => {
+    throw new Error(`${action} is decided through SignedActions, never applied as a plain resolver`)
+  },
+})
 
 /** Claims split into groups whose items overlap (connected through shared items), each group in the given order. */
 const overlapping = (claims: readonly Claim[], settled: SettledActions): Claim[][] => {

@@ -2,6 +2,7 @@ import type { IntentResult, Millis, SettlementJournal, SettlementRecord, WorldVa
 import type { Validation } from '../action-handler.js'
 import type { ClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
+import { signatureHex, type VoteSigner } from './cross-owner-vote.js'
 import { compareClaims, resolveByHlc, type ActionResolver, type Claim, type ClaimDecision } from './resolver.js'
 
 /** Settings of a settlement core. */
@@ -47,6 +48,12 @@ export interface SettlementOptions {
   readonly journal?: SettlementJournal
   /** This core's records in the journal. Default: `self`. */
   readonly journalScope?: string
+  /**
+   * Signs this peer's votes as a participant of cross-owner claims and checks the votes it collects
+   * as a coordinator (a vote whose signature does not verify is not counted: no commit rests on it).
+   * The gate binds it to its `DecisionCore` with signed settlements. Without it votes are unsigned.
+   */
+  readonly votes?: VoteSigner
 }
 
 /** The world side of settlement, carried out by the binding. */
@@ -69,8 +76,12 @@ export interface CrossOwnerDecision {
   readonly commit: boolean
   /** Owner -> the resources of its part, the coordinator's own included. */
   readonly parts: Readonly<Record<string, readonly string[]>>
-  /** Owner -> its reservation outcome (`ok`, or the refusal reason); an owner that did not answer is absent. */
-  readonly votes: Readonly<Record<string, { readonly ok: boolean; readonly reason: string }>>
+  /**
+   * Owner -> its reservation outcome (`ok`, or the refusal reason) and, when votes are signed, the
+   * participant's signature of it (hex; the coordinator's own vote is its signed decision). An owner
+   * that did not answer, or whose signature did not verify, is absent.
+   */
+  readonly votes: Readonly<Record<string, { readonly ok: boolean; readonly reason: string; readonly signature?: string }>>
 }
 
 /** What happens to the settlement core. */
@@ -104,6 +115,8 @@ export interface SettlementStats {
   refusedNotOwner: number
   /** Claims refused, and outcomes or prepares not accepted, because the owner is quarantined (`barred`). */
   refusedQuarantined: number
+  /** Votes a coordinator did not count because their signature did not verify. */
+  votesUnverified: number
   lateOutcomes: number
   stampsClamped: number
 }
@@ -120,6 +133,8 @@ interface CrossOwner {
   /** Participant -> its resources. */
   readonly parts: ReadonlyMap<string, readonly string[]>
   readonly votes: Set<string>
+  /** Participant -> its signature of the vote counted (signed votes only). */
+  readonly signatures: Map<string, Uint8Array>
   readonly done: Set<string>
   decided: boolean | undefined
 }
@@ -158,6 +173,7 @@ export class SettlementCore {
     refusedUnavailable: 0,
     refusedNotOwner: 0,
     refusedQuarantined: 0,
+    votesUnverified: 0,
     lateOutcomes: 0,
     stampsClamped: 0,
   }
@@ -354,7 +370,7 @@ export class SettlementCore {
         this.prepareArrived(from, message.claim)
         break
       case 'vote':
-        this.voteArrived(from, message.claimId, message.ok, message.reason, message.message)
+        this.voteArrived(from, message.claimId, message.ok, message.reason, message.message, message.signature)
         break
       case 'decide':
         this.decideArrived(from, message.claimId, message.commit)
@@ -510,14 +526,14 @@ export class SettlementCore {
       return
     }
     for (const resource of mine) this.locks.set(resource, claim.id)
-    const state: CrossOwner = { claim, mine, parts, votes: new Set(), done: new Set(), decided: undefined }
+    const state: CrossOwner = { claim, mine, parts, votes: new Set(), signatures: new Map(), done: new Set(), decided: undefined }
     this.crossOwner.set(claim.id, state)
     this.persistCrossOwner(state)
     for (const owner of parts.keys()) this.send(owner, { type: 'prepare', claim })
     this.setTimer(`prepare:${claim.id}`, this.now + this.prepareTimeoutMs)
   }
 
-  private voteArrived(from: string, claimId: string, ok: boolean, reason: string, message: string): void {
+  private voteArrived(from: string, claimId: string, ok: boolean, reason: string, message: string, signature: Uint8Array | undefined): void {
     const state = this.crossOwner.get(claimId)
     if (state === undefined || !state.parts.has(from)) {
       // A vote for a claim already decided (a resent prepare, a late answer): repeat the decision,
@@ -530,10 +546,21 @@ export class SettlementCore {
       this.send(from, { type: 'decide', claimId, commit: state.decided })
       return
     }
+    const signer = this.options.votes
+    const verified =
+      signer === undefined ||
+      (signature !== undefined &&
+        signer.verify({ claimId, intent: state.claim.intent, coordinator: this.options.self, voter: from, part: state.parts.get(from) as readonly string[], ok, reason }, signature))
+    if (!verified) this.stats.votesUnverified++
     if (!ok) {
-      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) }, { owner: from, reason: reason || 'conflict' })
+      // Aborting is always safe; a refusal whose signature does not verify is left out of the signed decision.
+      if (verified && signature !== undefined) state.signatures.set(from, signature)
+      this.decide(state, false, { result: rejectOf(state.claim, reason || 'conflict', message || `owner ${from} refused its part`) }, verified ? { owner: from, reason } : undefined)
       return
     }
+    // A yes vote that is not the participant's own word never counts: the prepare times out and aborts.
+    if (!verified) return
+    if (signature !== undefined) state.signatures.set(from, signature)
     state.votes.add(from)
     if (state.votes.size === state.parts.size) this.decide(state, true, { result: { type: 'ack', seq: state.claim.intent.seq, result: true } })
   }
@@ -542,10 +569,14 @@ export class SettlementCore {
     state.decided = commit
     if (this.options.effects.decided !== undefined) {
       const parts: Record<string, readonly string[]> = { [this.options.self]: state.mine }
-      const votes: Record<string, { ok: boolean; reason: string }> = { [this.options.self]: { ok: true, reason: '' } }
+      const votes: Record<string, { ok: boolean; reason: string; signature?: string }> = { [this.options.self]: { ok: true, reason: '' } }
+      const signed = (owner: string): { signature?: string } => {
+        const signature = state.signatures.get(owner)
+        return signature === undefined ? {} : { signature: signatureHex(signature) }
+      }
       for (const [owner, resources] of state.parts) parts[owner] = resources
-      for (const owner of state.votes) votes[owner] = { ok: true, reason: '' }
-      if (refusal !== undefined) votes[refusal.owner] = { ok: false, reason: refusal.reason }
+      for (const owner of state.votes) votes[owner] = { ok: true, reason: '', ...signed(owner) }
+      if (refusal !== undefined) votes[refusal.owner] = { ok: false, reason: refusal.reason, ...signed(refusal.owner) }
       this.options.effects.decided(state.claim, { coordinator: this.options.self, commit, parts, votes })
     }
     if (commit) {
@@ -585,17 +616,16 @@ export class SettlementCore {
   // Participant of a cross-owner claim
 
   private prepareArrived(from: string, claim: Claim): void {
-    const already = this.prepared.get(claim.id)
-    if (already !== undefined) {
-      this.send(from, { type: 'vote', claimId: claim.id, ok: true, reason: '', message: '' })
-      return
-    }
     const route = this.route(claim)
-    const vote = (ok: boolean, reason: string, message: string): void => this.send(from, { type: 'vote', claimId: claim.id, ok, reason, message })
+    const mine = 'reason' in route ? [] : route.resources.filter((resource) => this.options.membership.owner(resource) === this.options.self)
+    const vote = (ok: boolean, reason: string, message: string): void => {
+      const signature = this.options.votes?.sign({ claimId: claim.id, intent: claim.intent, coordinator: from, voter: this.options.self, part: mine, ok, reason })
+      this.send(from, { type: 'vote', claimId: claim.id, ok, reason, message, ...(signature !== undefined ? { signature } : {}) })
+    }
+    if (this.prepared.has(claim.id)) return vote(true, '', '')
     if ('reason' in route) return vote(false, route.reason, route.message)
     const barred = this.barredRefusal(claim, from)
     if (barred !== undefined && barred.type === 'reject') return vote(false, barred.reason, barred.message)
-    const mine = route.resources.filter((resource) => this.options.membership.owner(resource) === this.options.self)
     if (route.coordinator !== from || claim.viewEpoch !== this.options.membership.view.epoch || mine.length === 0) {
       return vote(false, 'authority-unavailable', `peer ${this.options.self} does not own a part of this claim under view ${this.options.membership.view.epoch}`)
     }
@@ -668,7 +698,7 @@ export class SettlementCore {
       for (const resource of prepared.resources) this.locks.set(resource, claimId)
     } else if (kind === 'coordinating') {
       const saved = record as unknown as { claim: Claim; mine: string[]; parts: Array<[string, string[]]>; done: string[]; decided: boolean | null }
-      const state: CrossOwner = { claim: saved.claim, mine: saved.mine, parts: new Map(saved.parts), votes: new Set(), done: new Set(saved.done), decided: saved.decided ?? undefined }
+      const state: CrossOwner = { claim: saved.claim, mine: saved.mine, parts: new Map(saved.parts), votes: new Set(), signatures: new Map(), done: new Set(saved.done), decided: saved.decided ?? undefined }
       this.crossOwner.set(claimId, state)
       if (state.decided === undefined) for (const resource of state.mine) this.locks.set(resource, claimId)
     }

@@ -1,6 +1,6 @@
 import type { Clock, ItemHolder, Millis, WorldDoc } from '../../core/index.js'
 import { DeferredRepairs, type DecisionChannel, type QuarantineRecord, type RepairOutcome } from '../decisions/index.js'
-import { CROSS_OWNER_DECISION_KIND, crossOwnerRepairs } from './cross-owner-decision.js'
+import { CROSS_OWNER_DECISION_KIND, crossOwnerRepairs, type VoteVerifier } from './cross-owner-decision.js'
 import { BUILTIN_SETTLED_ACTIONS, SETTLEMENT_DECISION_KIND, settlementRepairs, type SettledActions, type SettlementHolder, type SettlementRepair } from './settlement-decision.js'
 
 /** One item a rejected settlement gave the wrong holder, and what this peer did about it: the evidence. */
@@ -32,6 +32,8 @@ export interface SettlementRollbackOptions {
   /** How long a repair waits for the bad state to reach this replica. Default 10 000 ms. */
   readonly windowMs?: Millis
   readonly onRollback?: (record: RollbackRecord) => void
+  /** Checks participants' vote signatures in a cross-owner commit: a vote that does not verify counts as missing when computing the rightful state. */
+  readonly verifyVote?: VoteVerifier
 }
 
 const itemHolderOf = (holder: SettlementHolder): ItemHolder => (holder.type === 'none' || holder.id === undefined ? { type: 'none' } : ({ type: holder.type, id: holder.id } as ItemHolder))
@@ -41,7 +43,7 @@ const sameItemHolder = (a: ItemHolder, b: ItemHolder): boolean => a.type === b.t
 /**
  * Undoes a signed settlement that failed re-validation. Every peer that quarantines the owner for
  * it replays the signed decision twice (the grants as the owner applied them, and the rule's) and
- * moves each wrongly held item to the rule's holder with `moveItemVersioned`, as a compare-and-set
+ * moves each wrongly held item to the rule's holder with `moveItem`, as a compare-and-set
  * on the exact (holder, version) the bad settlement left. Every such peer computes the same move,
  * to the same version, so the repair has one value however many peers write it, and no version
  * of an item ever names two holders.
@@ -84,7 +86,7 @@ export class SettlementRollback {
     // Only a settlement the rule disproves has a rightful state to return to; a lying pre-state does not.
     if (decision === undefined || record.reason !== 'revalidation-failed') return
     let repairs: SettlementRepair[] = []
-    if (decision.kind === CROSS_OWNER_DECISION_KIND) repairs = crossOwnerRepairs(decision.inputs.intent, decision.inputs.preState, decision.outcome)
+    if (decision.kind === CROSS_OWNER_DECISION_KIND) repairs = crossOwnerRepairs(decision.inputs.intent, decision.inputs.preState, decision.outcome, this.options.verifyVote)
     else if (decision.kind === SETTLEMENT_DECISION_KIND) {
       const granted = (decision.outcome as { granted?: unknown } | null)?.granted
       if (!Array.isArray(granted) || !granted.every((id): id is string => typeof id === 'string')) return
@@ -102,7 +104,7 @@ export class SettlementRollback {
         if (version > applied.version) return 'moved-on'
         const holder = itemHolderOf(applied.holder)
         if (!sameItemHolder(found.holder, holder)) return 'moved-on'
-        world.moveItemVersioned(item, itemHolderOf(rightful), holder, applied.version)
+        world.moveItem(item, itemHolderOf(rightful), holder, applied.version)
         return 'repaired'
       })
     }

@@ -123,7 +123,8 @@ const makeHandlers = (detector: CheatDetector, positions: Map<string, Position>)
       {
         apply: ({ world, intent }) => {
           const payload = intent.payload as { with: string; give: string[] }
-          for (const item of payload.give) world.setItemHolder(item, { type: 'player', id: payload.with })
+          // Counted in the item's version, like every move in a running world (ownershipValidator checked the giver).
+          for (const item of payload.give) world.moveItem(item, { type: 'player', id: payload.with })
           return null
         },
       },

@@ -28,7 +28,7 @@ export interface PickupRaceReport extends ProgramReport {
   readonly convergedAfterHealMs: number | null
   readonly framesLost: number
   readonly breaks: readonly string[]
-  /** Moments a replica showed an item without a holder while Yjs waited for a lost update's repair (not double holds). */
+  /** Moments a replica showed an item without a holder while Yjs waited for a lost update's repair (not double holds; see docs/resolvers.md, "Transient holder gaps"). */
   readonly transientHolderGaps: number
 }
 
@@ -225,6 +225,7 @@ export const pickupRace: ProgramScenario<PickupRaceReport> = {
       ['unanswered', String(report.unanswered)],
       ['replicas agree', String(report.replicasAgree)],
       ['converged after heal ms', String(report.convergedAfterHealMs)],
+      ['transient holder gaps', String(report.transientHolderGaps)],
       ['ok', String(report.ok)],
     ]),
 }

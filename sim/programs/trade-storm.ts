@@ -26,6 +26,12 @@ export interface TradeStormReport extends ProgramReport {
   readonly replicasAgree: boolean
   /** Every claim finished everywhere before the checks (no reservation held, no claim waiting). Must be true. */
   readonly claimsSettled: boolean
+  /**
+   * Moments a replica showed an item without a holder: Yjs applied a move's delete of the old holder
+   * and parked its insert behind a lost earlier update of the same writer (not a double hold; see
+   * docs/resolvers.md, "Transient holder gaps").
+   */
+  readonly transientHolderGaps: number
   readonly breaks: readonly string[]
 }
 
@@ -178,6 +184,7 @@ export const runTradeStorm = (options: TradeStormOptions): TradeStormReport => {
     unanswered: trades - answered,
     replicasAgree: agree,
     claimsSettled,
+    transientHolderGaps: watch.transientGaps,
     breaks: [...watch.breaks.slice(0, 10), ...unmatched.slice(0, 10)],
   }
   cluster.close()
@@ -203,6 +210,7 @@ export const tradeStorm: ProgramScenario<TradeStormReport> = {
       ['unanswered', String(report.unanswered)],
       ['replicas agree', String(report.replicasAgree)],
       ['claims settled', String(report.claimsSettled)],
+      ['transient holder gaps', String(report.transientHolderGaps)],
       ['ok', String(report.ok)],
     ]),
 }

@@ -26,7 +26,7 @@ describe('trade-storm checks', () => {
       sabotage: (cluster) => {
         const world = cluster.nodes[0]!.world
         const holder = world.getItem('item-1')!.holder
-        world.moveItemVersioned('item-1', { type: 'player', id: holder.type === 'player' && holder.id === 'player-0' ? 'player-1' : 'player-0' })
+        world.moveItem('item-1', { type: 'player', id: holder.type === 'player' && holder.id === 'player-0' ? 'player-1' : 'player-0' })
       },
     })
     expect(report.unmatchedMoves).toBeGreaterThan(0)
@@ -37,10 +37,25 @@ describe('trade-storm checks', () => {
     const report = runTradeStorm({
       ...small,
       sabotage: (cluster) => {
-        // One replica hands the item to someone else without a versioned move: two holders at one version.
+        // Two replicas that are not the owner each move the item from the same version (a game writing
+        // holders beside the resolvers breaks the single-writer rule): two holders at one version.
+        const holder = cluster.nodes[1]!.world.getItem('item-2')!.holder
+        const held = holder.type === 'player' ? holder.id : ''
+        cluster.nodes[1]!.world.moveItem('item-2', { type: 'player', id: held === 'player-3' ? 'player-4' : 'player-3' })
+        cluster.nodes[2]!.world.moveItem('item-2', { type: 'player', id: held === 'player-5' ? 'player-6' : 'player-5' })
+      },
+    })
+    expect(report.duplicatedItems).toBeGreaterThan(0)
+    expect(report.ok).toBe(false)
+  })
+
+  it('still reports a holder written without a version (the unsafe path) as a second holder at one version', () => {
+    const report = runTradeStorm({
+      ...small,
+      sabotage: (cluster) => {
         const world = cluster.nodes[1]!.world
-        const holder = world.getItem('item-2')!.holder
-        world.setItemHolder('item-2', { type: 'player', id: holder.type === 'player' && holder.id === 'player-3' ? 'player-4' : 'player-3' })
+        const holder = world.getItem('item-3')!.holder
+        world.setItemHolderUnversioned('item-3', { type: 'player', id: holder.type === 'player' && holder.id === 'player-1' ? 'player-2' : 'player-1' })
       },
     })
     expect(report.duplicatedItems).toBeGreaterThan(0)

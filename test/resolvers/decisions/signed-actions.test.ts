@@ -1,76 +1,9 @@
-import * as Y from 'yjs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createRandom, WorldDoc, type Intent, type IntentResult } from '../../../core/index.js'
-import { MemoryNetwork } from '../../../transports/index.js'
-import { Peer } from '../../../replication/index.js'
-import {
-  bindDecisions,
-  DecisionCore,
-  dropItemId,
-  IntentEngine,
-  killAction,
-  killRule,
-  Membership,
-  rareDropAction,
-  ResolverGate,
-  ResolverRegistry,
-  runRule,
-  SignedActions,
-  type CriticalMode,
-  type DecisionRules,
-  type RevertRecord,
-} from '../../../resolvers/index.js'
-import { ManualClock } from '../../helpers/manual-clock.js'
-import { keysOf, registryOf, RULES } from './fixtures.js'
-
-const PEERS = ['n0', 'n1', 'n2', 'n3', 'n4']
-const ENTITIES = ['alice', 'bob', 'carol', 'dave']
-
-/** Every kill kills: the rule of a compromised server. */
-const forgedRules: DecisionRules = { ...RULES, kill: ({ intent }) => ({ ok: true, outcome: { target: (intent.payload as { target: string }).target, by: intent.player, health: 0, killed: true } }) }
-
-const makeCluster = (options: { mode?: CriticalMode; compromised?: string } = {}) => {
-  const network = new MemoryNetwork()
-  const clock = new ManualClock()
-  const keys = registryOf(PEERS)
-  const seedDoc = new Y.Doc()
-  const seed = new WorldDoc(seedDoc)
-  for (const [i, id] of ENTITIES.entries()) seed.createEntity(id, 'player', { position: { x: i, y: 0 }, health: { value: 100 } })
-  seed.createEntity('chest', 'chest', { loot: { seed: 7 } })
-  const initial = Y.encodeStateAsUpdate(seedDoc)
-  const reverts = new Map<string, RevertRecord[]>()
-  const nodes = PEERS.map((id, i) => {
-    const peer = new Peer({ id, transport: network.endpoint(id), clock, random: createRandom(i + 1), antiEntropyIntervalMs: 100 })
-    const world = new WorldDoc(peer.openDoc('world/critical', initial))
-    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: id === options.compromised ? forgedRules : RULES, now: () => clock.now() })
-    const channel = bindDecisions({ peer, core, clock })
-    reverts.set(id, [])
-    const signed = new SignedActions({
-      channel,
-      world,
-      clock,
-      actions: { attack: killAction(), loot: rareDropAction() },
-      ...(options.mode !== undefined ? { mode: options.mode } : {}),
-      onRevert: (record) => reverts.get(id)!.push(record),
-    })
-    const registry = new ResolverRegistry()
-    const engine = IntentEngine.createUnjournaled({ world, worldName: 'critical', clock, seed: i, handlers: { ...registry.handlers(), ...signed.handlers() } })
-    const gate = new ResolverGate({ link: peer, world, engine, registry, clock, membership: new Membership({ epoch: 1, members: PEERS }), decisions: { channel, core, signed } })
-    peer.start()
-    return { id, peer, world, core, channel, signed, engine, gate }
-  })
-  network.connectAll()
-  const close = () => {
-    for (const node of nodes) {
-      node.gate.close()
-      node.signed.close()
-      node.channel.close()
-      node.peer.close()
-    }
-  }
-  return { network, clock, nodes, reverts, close }
-}
+import type { Intent, IntentResult, WorldDoc } from '../../../core/index.js'
+import { dropItemId, killRule, runRule } from '../../../resolvers/index.js'
+import { RULES } from './fixtures.js'
+import { makeCluster, PEERS } from './critical-cluster.js'
 
 const attack = (target: string, damage: number, seq = 1, player = 'alice'): Intent => ({ action: 'attack', seq, player, payload: { target, damage } })
 const health = (world: WorldDoc, entity: string): unknown => world.getComponent(entity, 'health')?.['value']
@@ -169,15 +102,18 @@ describe('critical actions decided, signed and re-validated on the engine path',
   it('reverts an optimistic rare drop rejected for want of validators', async () => {
     const { clock, network, nodes, reverts, close } = makeCluster({ mode: 'optimistic' })
     await clock.advance(10)
-    // Validators reachable when deciding, cut off before they answer: the decision times out.
-    const answer = nodes[0]!.gate.submit('s', { action: 'loot', seq: 1, player: 'alice', payload: { source: 'chest' } })
+    // Validators reachable when deciding but deaf (their decision channels closed): the decision
+    // times out. n0 owns `box`, so it decides when its settlement window closes.
+    for (const node of nodes.slice(1)) node.channel.close()
+    const answer = nodes[0]!.gate.submit('s', { action: 'loot', seq: 1, player: 'alice', payload: { source: 'box' } })
+    await clock.advance(20)
     for (const other of PEERS.slice(1)) network.disconnect('n0', other)
     expect((await answer).result.type).toBe('ack')
-    expect(nodes[0]!.world.hasItem(dropItemId('chest'))).toBe(true)
+    expect(nodes[0]!.world.hasItem(dropItemId('box'))).toBe(true)
     await clock.advance(2_600)
     expect(reverts.get('n0')).toMatchObject([{ reason: 'validation-timeout', result: 'repaired' }])
-    expect(nodes[0]!.world.hasItem(dropItemId('chest'))).toBe(false)
-    expect(nodes[0]!.world.getComponent('chest', 'loot')).toMatchObject({ claimedBy: null })
+    expect(nodes[0]!.world.hasItem(dropItemId('box'))).toBe(false)
+    expect(nodes[0]!.world.getComponent('box', 'loot')).toMatchObject({ claimedBy: null })
     // Too few validators reachable when deciding: refused at once, nothing applied.
     expect((await nodes[0]!.gate.submit('s', attack('bob', 1, 2))).result).toMatchObject({ type: 'reject', reason: 'authority-unavailable' })
     expect(health(nodes[0]!.world, 'bob')).toBe(100)

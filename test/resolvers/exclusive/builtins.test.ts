@@ -1,6 +1,6 @@
 import * as Y from 'yjs'
 import { describe, expect, it } from 'vitest'
-import { StaleItemVersionError, WorldDoc, type Intent } from '../../../core/index.js'
+import { HolderMismatchError, StaleItemVersionError, UnknownItemError, WorldDoc, type Intent } from '../../../core/index.js'
 import {
   IntentEngine,
   InvalidResolverError,
@@ -59,7 +59,24 @@ describe('built-in resolvers through the IntentEngine', () => {
     expect(run('alice', 'drop', { item: 'sword' }, 1)).toMatchObject({ type: 'ack', result: { version: 2 } })
     expect(run('bob', 'drop', {})).toMatchObject({ reason: 'invalid-intent' })
     expect(world.itemVersion('sword')).toBe(2)
-    expect(() => world.moveItemVersioned('sword', { type: 'player', id: 'x' }, undefined, 1)).toThrow(StaleItemVersionError)
+    expect(() => world.moveItem('sword', { type: 'player', id: 'x' }, undefined, 1)).toThrow(StaleItemVersionError)
+  })
+
+  it('moves are versioned by default; only the explicitly unsafe write skips the version', () => {
+    const { world } = setup()
+    world.createItem('gem', 'loot')
+    expect(world.moveItem('gem', { type: 'player', id: 'alice' }, { type: 'none' })).toEqual({ type: 'none' })
+    expect(world.itemVersion('gem')).toBe(1)
+    expect(() => world.moveItem('gem', { type: 'player', id: 'bob' }, { type: 'none' })).toThrow(HolderMismatchError)
+    expect(world.moveItemVersioned('gem', { type: 'player', id: 'bob' }, undefined, 1)).toEqual({ type: 'player', id: 'alice' })
+    expect(world.itemVersion('gem')).toBe(2)
+    // The unsafe path writes a second holder at the same version; the deprecated old name does too.
+    world.setItemHolderUnversioned('gem', { type: 'player', id: 'carol' })
+    world.setItemHolder('gem', { type: 'player', id: 'dave' })
+    expect(world.itemVersion('gem')).toBe(2)
+    expect(world.getItem('gem')?.holder).toEqual({ type: 'player', id: 'dave' })
+    expect(() => world.setItemHolderUnversioned('ghost', { type: 'none' })).toThrow(UnknownItemError)
+    expect(() => world.moveItem('ghost', { type: 'none' })).toThrow(UnknownItemError)
   })
 
   it('reports the current state for rollback', () => {

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { type IntentResult } from '../../../core/index.js'
 import {
+  crossOwnerVoteStatement,
+  CROSS_OWNER_VOTE_STATEMENT,
   Membership,
   SettlementCore,
+  signatureHex,
+  signBytes,
+  statementSigningBytes,
+  voteVerifierOf,
+  type ClaimMessage,
+  type CrossOwnerDecision,
+  type VoteSigner,
   accept,
   refuse,
   type ActionResolver,
@@ -11,6 +20,7 @@ import {
   type SettlementEffects,
   type SettlementOptions,
 } from '../../../resolvers/index.js'
+import { keysOf, registryOf } from '../decisions/fixtures.js'
 
 // Resources are named after their owner ("a:sword" is owned by peer a), so tests read plainly.
 const ownerByPrefix = (resource: string): string => resource.split(':')[0] as string
@@ -33,6 +43,7 @@ interface Harness {
   core: SettlementCore
   applied: Claim[]
   committed: Array<[string, readonly string[]]>
+  decisions: CrossOwnerDecision[]
   prepareVerdict: { ok: true } | { ok: false; reason: string; message: string }
   reachable: Set<string>
   handle: (event: Parameters<SettlementCore['handle']>[0], now?: number) => SettlementCommand[]
@@ -42,6 +53,7 @@ const harness = (self: string, overrides: Partial<SettlementOptions> = {}): Harn
   const h: Harness = {
     applied: [],
     committed: [],
+    decisions: [],
     prepareVerdict: accept(),
     reachable: new Set(['a', 'b', 'c']),
     core: undefined as unknown as SettlementCore,
@@ -52,6 +64,7 @@ const harness = (self: string, overrides: Partial<SettlementOptions> = {}): Harn
     prepare: () => h.prepareVerdict,
     commit: (claim, resources) => h.committed.push([claim.id, resources]),
     currentState: (claim) => ({ claim: claim.id }),
+    decided: (_claim, decision) => h.decisions.push(decision),
   }
   h.core = new SettlementCore({
     self,
@@ -232,6 +245,30 @@ describe('SettlementCore across owners (two-phase commit)', () => {
     expect(sends(coordinator.handle({ type: 'timer', timer: `decide:${trade.id}` }, 300))).toEqual([])
     // A late duplicate vote hears the decision again.
     expect(sends(coordinator.handle({ type: 'message', from: 'b', message: vote[0]!.message }, 301))[0]?.message).toEqual({ type: 'decide', claimId: trade.id, commit: true })
+  })
+
+  it('with signed votes: the participant signs its vote; the coordinator counts only a vote that verifies', () => {
+    const keys = registryOf(['a', 'b', 'c'])
+    const signerOf = (self: string): VoteSigner => ({
+      sign: (vote) => signBytes(keysOf(self).privateKey, statementSigningBytes(CROSS_OWNER_VOTE_STATEMENT, crossOwnerVoteStatement(vote))),
+      verify: (vote, signature) => voteVerifierOf(keys)(vote.voter, crossOwnerVoteStatement(vote), signature),
+    })
+    const coordinator = harness('a', { votes: signerOf('a') })
+    const participant = harness('b', { votes: signerOf('b') })
+    coordinator.handle({ type: 'message', from: 'c', message: { type: 'claim', claim: trade } })
+    coordinator.handle({ type: 'timer', timer: 'window' }, 10)
+    const vote = sends(participant.handle({ type: 'message', from: 'a', message: { type: 'prepare', claim: trade } }, 12))[0]!.message as Extract<ClaimMessage, { type: 'vote' }>
+    expect(vote.signature).toHaveLength(64)
+    // A vote whose signature does not verify (altered on the way, or another peer's) is not counted.
+    for (const bad of [{ ...vote, signature: new Uint8Array(64) }, { ...vote, reason: 'x' }, { type: 'vote' as const, claimId: trade.id, ok: true, reason: '', message: '' }]) {
+      expect(sends(coordinator.handle({ type: 'message', from: 'b', message: bad }, 13))).toEqual([])
+    }
+    expect(coordinator.core.stats.votesUnverified).toBe(3)
+    expect(coordinator.committed).toEqual([])
+    // The participant's own signed vote commits, and the decision carries its signature.
+    coordinator.handle({ type: 'message', from: 'b', message: vote }, 14)
+    expect(coordinator.committed).toEqual([[trade.id, ['a:gem']]])
+    expect(coordinator.decisions).toMatchObject([{ commit: true, votes: { a: { ok: true }, b: { ok: true, signature: signatureHex(vote.signature!) } } }])
   })
 
   it('aborts everywhere when one owner refuses its part', () => {

@@ -69,9 +69,9 @@ const ownerOf = (state: Record<string, [ItemHolder | 'missing', number]>) => {
   const world = new WorldDoc(new Y.Doc())
   for (const [item, [holder, version]] of Object.entries(state)) {
     if (holder === 'missing') continue
-    world.createItem(item, 'sword')
-    for (let v = 0; v < version; v++) world.moveItemVersioned(item, { type: 'none' })
-    world.setItemHolder(item, holder)
+    // Created with its holder at version 0; moving it to the same holder only counts versions.
+    world.createItem(item, 'sword', holder)
+    for (let v = 0; v < version; v++) world.moveItem(item, holder)
   }
   const registry = new ResolverRegistry().register(pickupResolver()).register(dropResolver()).register(tradeResolver())
   return { world, engine: IntentEngine.createUnjournaled({ world, worldName: 'p', clock, seed: 1, handlers: registry.handlers() }) }
@@ -126,7 +126,7 @@ describe('settlementRule: the re-validation of an owner settlement window', () =
           // The compare-and-set the rollback makes: the item is exactly where the bad settlement left it.
           expect(tampered.world.itemVersion(item)).toBe(applied.version)
           expect(tampered.world.getItem(item)!.holder).toEqual(applied.holder)
-          tampered.world.moveItemVersioned(item, rightful as ItemHolder, applied.holder as ItemHolder, applied.version)
+          tampered.world.moveItem(item, rightful as ItemHolder, applied.holder as ItemHolder, applied.version)
         }
         for (const item of ITEMS) expect(tampered.world.getItem(item)?.holder).toEqual(honest.world.getItem(item)?.holder)
       }),
@@ -164,7 +164,7 @@ describe('settlementRule: the re-validation of an owner settlement window', () =
     const claim = (id: string, action: string, player: string, payload: WorldValue) => ({ id, action, player, seq: 1, payload, stamp: { wallMs: 1, counter: 0, peer: 'p0' } })
     const decisionOf = (items: WorldValue, claims: WorldValue[]) => ({ kind: 'exclusive-settlement', inputs: { preState: { items, claims } } })
     // The replica is at the pre-state (a: v1 free), or at the state after the grant (b: v1 held by bob after ann gives it away).
-    world.moveItemVersioned('b', { type: 'player', id: 'bob' })
+    world.moveItem('b', { type: 'player', id: 'bob' })
     const truthful = decisionOf({ a: { type: 'none', version: 1 }, b: { type: 'player', id: 'ann', version: 0 }, c: null }, [claim('x', 'pickup', 'cat', { item: 'a' }), claim('y', 'trade', 'ann', { partner: 'bob', give: ['b'], take: [] })])
     expect(check(truthful)).toEqual({ ok: true })
     // An invented holder at the replica's version is caught; a version the replica is not at proves nothing.

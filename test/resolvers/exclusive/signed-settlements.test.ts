@@ -66,7 +66,7 @@ const makeCluster = (options: { tampered?: string; decisions?: boolean } = {}) =
       .register(dropResolver())
       .register(tradeResolver())
     const engine = IntentEngine.createUnjournaled({ world, worldName: 'signed', clock, seed: i, handlers: registry.handlers() })
-    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: settlementRules(), now: () => clock.now(), checkPreState: settlementPreStateCheck(world) })
+    const core = new DecisionCore({ self: id, privateKey: keysOf(id).privateKey, keys, rules: settlementRules(undefined, { keys }), now: () => clock.now(), checkPreState: settlementPreStateCheck(world) })
     reports.set(id, [])
     quarantines.set(id, [])
     const channel = bindDecisions({ peer, core, clock, onQuarantine: (record) => quarantines.get(id)!.push(record) })
@@ -258,7 +258,8 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     if (cross[0]!.settlement.status === 'confirmed') {
       const { preState, outcome } = { preState: cross[0]!.settlement.decision.decision.inputs.preState, outcome: cross[0]!.settlement.decision.decision.outcome }
       expect(outcome).toEqual({ commit: true })
-      expect(preState).toMatchObject({ votes: { p0: { ok: true }, p3: { ok: true } } })
+      // The participant's (p0) yes vote carries its own signature; the coordinator's (p3) is its signed decision.
+      expect(preState).toMatchObject({ coordinator: 'p3', votes: { p3: { ok: true }, p0: { ok: true, signature: expect.stringMatching(/^[0-9a-f]{128}$/) } } })
     }
     // A trade back raced by a drop of the other owner's item: that owner refuses its reservation, the coordinator aborts, signed and attested too.
     const participantItem = `item:${mine}` < `item:${theirs}` ? theirs : mine
@@ -291,7 +292,7 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
       items: { [mine]: { type: 'player', id: 'ann', version: 1 } },
     }
     // The coordinator writes its part although p3 refused, and signs that as a commit.
-    liar.world.moveItemVersioned(mine, { type: 'player', id: 'ben' }, { type: 'player', id: 'ann' })
+    liar.world.moveItem(mine, { type: 'player', id: 'ben' }, { type: 'player', id: 'ann' })
     const settlement = await liar.channel.report(CROSS_OWNER_DECISION_KIND, intent, preState, { commit: true })
     expect(settlement).toMatchObject({ status: 'rejected', reason: 'revalidation-failed' })
     await clock.advance(500)
@@ -315,6 +316,50 @@ describe('signed settlements: the owner signs each window, k peers re-validate i
     expect(answer.result.type).toBe('ack')
     expect([...reports.values()].flat()).toHaveLength(0)
     expect(nodes.every((n) => n.gate.decisionStats.reported === 0)).toBe(true)
+    close()
+  })
+
+  it('quarantines a coordinator that replays a participant vote signed for another claim, and rolls its part back', async () => {
+    const { clock, nodes, reports, quarantines, doubleHolds, close } = makeCluster()
+    await clock.advance(10)
+    const [mine, theirs] = [ITEMS.find((i) => ownerOf(i) === 'p0')!, ITEMS.find((i) => ownerOf(i) === 'p3')!]
+    await settle(clock, nodes[1]!.gate.submit('a', pickup('ann', mine, 1)))
+    await settle(clock, nodes[2]!.gate.submit('b', pickup('ben', theirs, 1)))
+    expect((await settle(clock, nodes[1]!.gate.submit('a', { action: 'trade', seq: 2, player: 'ann', payload: { partner: 'ben', give: [mine], take: [theirs] } }))).result.type).toBe('ack')
+    await clock.advance(100)
+    const honest = [...reports.values()].flat().find((r) => r.kind === CROSS_OWNER_DECISION_KIND)!
+    expect(honest.settlement.status).toBe('confirmed')
+    const honestPre = (honest.settlement.status === 'confirmed' ? honest.settlement.decision.decision.inputs.preState : null) as { coordinator: string; votes: Record<string, { signature?: string }> }
+    const coordinator = honestPre.coordinator
+    const participant = coordinator === 'p0' ? 'p3' : 'p0'
+    const liar = nodes.find((n) => n.id === coordinator)!
+    // After the trade ben holds `mine` and ann holds `theirs`.
+    const [own, other] = coordinator === 'p0' ? [mine, theirs] : [theirs, mine]
+    const giver = own === mine ? 'ben' : 'ann'
+    const taker = giver === 'ben' ? 'ann' : 'ben'
+    // The coordinator trades its item back without asking the participant: it reuses the participant's signed yes from the first trade.
+    const intent: Intent = { action: 'trade', seq: 7, player: giver, payload: { partner: taker, give: [own], take: [other] } }
+    const version = versionOf(liar.world, own)
+    const preState: WorldValue = {
+      claim: JSON.stringify(['p1', 'z', 7]),
+      coordinator,
+      parts: { [coordinator]: [`item:${own}`], [participant]: [`item:${other}`] },
+      votes: { [coordinator]: { ok: true, reason: '' } as WorldValue, [participant]: { ok: true, reason: '', signature: honestPre.votes[participant]!.signature! } },
+      items: { [own]: { type: 'player', id: giver, version } },
+    }
+    liar.world.moveItem(own, { type: 'player', id: taker }, { type: 'player', id: giver })
+    const settlement = await liar.channel.report(CROSS_OWNER_DECISION_KIND, intent, preState, { commit: true })
+    expect(settlement).toMatchObject({ status: 'rejected', reason: 'revalidation-failed' })
+    await clock.advance(500)
+    for (const node of nodes.filter((n) => n !== liar)) {
+      expect(quarantines.get(node.id)).toMatchObject([{ peer: coordinator, reason: 'revalidation-failed', detail: expect.stringMatching(new RegExp(`forged-vote.*${participant}`)) }])
+    }
+    // The forged yes counts as no vote at all: the rightful decision was abort, so the item goes back to its giver everywhere.
+    for (const node of nodes) {
+      expect(node.world.getItem(own)!.holder).toEqual({ type: 'player', id: giver })
+      expect(versionOf(node.world, own)).toBe(version + 2)
+    }
+    expect(doubleHolds).toEqual([])
     close()
   })
 })
