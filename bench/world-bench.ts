@@ -21,14 +21,14 @@ export const runWorldBench = async (): Promise<BenchRow[]> => {
     for (let i = 0; i < 100; i++) w.createEntity(`e${i}`, 'npc', { health: { hp: 100 } })
     for (let i = 0; i < writes; i++) w.setComponent(`e${i % 100}`, 'health', { hp: i })
   })
-  const holders = await measure('WorldDoc.setItemHolder', writes, () => {
+  const holders = await measure('WorldDoc.setItemHolderUnversioned', writes, () => {
     const w = new WorldDoc(new Y.Doc())
     for (let i = 0; i < 100; i++) w.createItem(`i${i}`, 'loot')
-    for (let i = 0; i < writes; i++) w.setItemHolder(`i${i % 100}`, { type: 'player', id: `p${i % 7}` })
+    for (let i = 0; i < writes; i++) w.setItemHolderUnversioned(`i${i % 100}`, { type: 'player', id: `p${i % 7}` })
   })
   return [
     { section: 'local writes', name: 'Yjs Y.Map.set on nested maps', perSecond: raw, unit: 'writes/s' },
     { section: 'local writes', name: 'WorldDoc.setComponent', perSecond: world, unit: 'writes/s', baseline: 'Yjs Y.Map.set on nested maps' },
-    { section: 'local writes', name: 'WorldDoc.setItemHolder (with inventory index)', perSecond: holders, unit: 'writes/s', baseline: 'Yjs Y.Map.set on nested maps' },
+    { section: 'local writes', name: 'WorldDoc.setItemHolderUnversioned (with inventory index)', perSecond: holders, unit: 'writes/s', baseline: 'Yjs Y.Map.set on nested maps' },
   ]
 }

@@ -301,15 +301,6 @@ export class WorldDoc {
   }
 
   /**
-   * @deprecated Unversioned and unsafe for live play: the old name of `setItemHolderUnversioned`.
-   * Move items with `moveItem` (versioned); call `setItemHolderUnversioned` where skipping the
-   * version is intended.
-   */
-  setItemHolder(id: string, holder: ItemHolder): void {
-    this.setItemHolderUnversioned(id, holder)
-  }
-
-  /**
    * Moves an item, counts the write in its version (`itemVersion`) and returns its previous holder.
    * With `expectedFrom`, refuses with `HolderMismatchError` unless the item is held there now; with
    * `expectedVersion`, refuses with `StaleItemVersionError` unless it is at that version now: a
@@ -333,11 +324,6 @@ export class WorldDoc {
       this.index.set(id, canonical)
     })
     return current
-  }
-
-  /** @deprecated `moveItem` is versioned now: the same as `moveItem`. */
-  moveItemVersioned(id: string, to: ItemHolder, expectedFrom?: ItemHolder, expectedVersion?: number): ItemHolder {
-    return this.moveItem(id, to, expectedFrom, expectedVersion)
   }
 
   /** How many versioned moves an item has had (0 for a fresh or unknown item): its optimistic-concurrency version. */

@@ -158,12 +158,12 @@ describe('WorldDoc items', () => {
     world.createItem('gem', 'loot', container('chest1'))
     expect(world.inventoryOf('p1')).toEqual(['shield'])
     expect(world.contentsOf('chest1')).toEqual(['gem'])
-    world.setItemHolder('sword', player('p1'))
+    world.setItemHolderUnversioned('sword', player('p1'))
     expect(world.inventoryOf('p1')).toEqual(['shield', 'sword'])
-    world.setItemHolder('shield', player('p2'))
+    world.setItemHolderUnversioned('shield', player('p2'))
     expect(world.inventoryOf('p1')).toEqual(['sword'])
     expect(world.inventoryOf('p2')).toEqual(['shield'])
-    world.setItemHolder('gem', player('p2'))
+    world.setItemHolderUnversioned('gem', player('p2'))
     expect(world.contentsOf('chest1')).toEqual([])
     world.removeItem('sword')
     expect(world.inventoryOf('p1')).toEqual([])
@@ -177,9 +177,9 @@ describe('WorldDoc items', () => {
   it('stores holders canonically, without extra fields', () => {
     const world = fresh()
     world.createItem('a', 'x', { type: 'player', id: 'p1', extra: 1 } as unknown as ItemHolder)
-    world.setItemHolder('a', { type: 'none', id: 'stale' } as unknown as ItemHolder)
+    world.setItemHolderUnversioned('a', { type: 'none', id: 'stale' } as unknown as ItemHolder)
     expect((world.doc.getMap(WORLD_ROOTS.items).get('a') as Y.Map<unknown>).get('holder')).toEqual({ type: 'none' })
-    world.setItemHolder('a', { type: 'container', id: 'c', more: true } as unknown as ItemHolder)
+    world.setItemHolderUnversioned('a', { type: 'container', id: 'c', more: true } as unknown as ItemHolder)
     expect(world.getItem('a')?.holder).toEqual(container('c'))
   })
 
@@ -196,13 +196,13 @@ describe('WorldDoc items', () => {
 
   it('refuses unknown items, taken ids, bad names and malformed holders', () => {
     const world = fresh()
-    expect(() => world.setItemHolder('nope', NOBODY)).toThrow(UnknownItemError)
+    expect(() => world.setItemHolderUnversioned('nope', NOBODY)).toThrow(UnknownItemError)
     expect(() => world.removeItem('nope')).toThrow(UnknownItemError)
     world.createItem('a', 'x')
     expect(() => world.createItem('a', 'y')).toThrow(ItemExistsError)
     expect(() => world.createItem('', 'x')).toThrow(InvalidWorldNameError)
     expect(() => world.createItem('b', '')).toThrow(InvalidWorldNameError)
-    expect(() => world.setItemHolder('a', player(''))).toThrow(InvalidHolderError)
+    expect(() => world.setItemHolderUnversioned('a', player(''))).toThrow(InvalidHolderError)
     expect(() => world.createItem('b', 'x', { type: 'guild' } as unknown as ItemHolder)).toThrow(InvalidHolderError)
     expect(world.hasItem('b')).toBe(false)
   })
@@ -211,7 +211,7 @@ describe('WorldDoc items', () => {
     const world = fresh()
     world.createItem('a', 'x', player('p1'))
     world.transact('trade', (w) => {
-      w.setItemHolder('a', player('p2'))
+      w.setItemHolderUnversioned('a', player('p2'))
       expect(w.inventoryOf('p1')).toEqual([])
       expect(w.inventoryOf('p2')).toEqual(['a'])
       w.createItem('b', 'x', player('p2'))
@@ -238,8 +238,8 @@ describe('WorldDoc items', () => {
     const b = fresh(2)
     a.createItem('relic', 'artifact')
     syncFull(a, b)
-    a.setItemHolder('relic', player('alice'))
-    b.setItemHolder('relic', player('bob'))
+    a.setItemHolderUnversioned('relic', player('alice'))
+    b.setItemHolderUnversioned('relic', player('bob'))
     syncFull(a, b)
     syncFull(b, a)
     const holder = a.getItem('relic')?.holder
@@ -257,7 +257,7 @@ describe('WorldDoc items', () => {
     a.createItem('potion', 'consumable', player('p1'))
     syncFull(a, b)
     a.removeItem('potion')
-    b.setItemHolder('potion', player('p2'))
+    b.setItemHolderUnversioned('potion', player('p2'))
     syncFull(a, b)
     syncFull(b, a)
     for (const world of [a, b]) {
@@ -299,7 +299,7 @@ describe('WorldDoc holder audit', () => {
     expect(world.getItem('a')?.holder).toEqual(NOBODY)
     expect(world.hasItem('junk')).toBe(false)
     expect(world.listItems().map((i) => i.id)).toEqual(['a'])
-    expect(() => world.setItemHolder('junk', NOBODY)).toThrow(UnknownItemError)
+    expect(() => world.setItemHolderUnversioned('junk', NOBODY)).toThrow(UnknownItemError)
     world.removeItem('junk')
     expect(items.has('junk')).toBe(false)
     ;(items.get('a') as Y.Map<unknown>).delete('holder')
@@ -359,7 +359,7 @@ describe('WorldDoc transactions and observation', () => {
       w.createEntity('p1', 'player')
       w.setComponent('p1', 'health', { hp: 10 })
       w.createItem('sword', 'weapon')
-      w.setItemHolder('sword', player('p1'))
+      w.setItemHolderUnversioned('sword', player('p1'))
     })
     expect(changes).toHaveLength(1)
     expect(changes[0]).toMatchObject({ origin: 'pickup-resolver', local: true })
@@ -371,9 +371,9 @@ describe('WorldDoc transactions and observation', () => {
     expect([...changes[1]!.entities]).toEqual(['p1'])
     expect(world.transact('x', () => 42)).toBe(42)
     expect(changes).toHaveLength(2)
-    world.transact('loot', (w) => w.setItemHolder('sword', container('corpse')))
+    world.transact('loot', (w) => w.setItemHolderUnversioned('sword', container('corpse')))
     expect(changes[2]!.holders).toEqual([{ item: 'sword', from: player('p1'), to: container('corpse') }])
-    world.transact('noop-move', (w) => w.setItemHolder('sword', container('corpse')))
+    world.transact('noop-move', (w) => w.setItemHolderUnversioned('sword', container('corpse')))
     expect(changes[3]!.holders).toEqual([])
     expect([...changes[3]!.items]).toEqual(['sword'])
     world.removeItem('sword')
@@ -389,12 +389,12 @@ describe('WorldDoc transactions and observation', () => {
     const changes: WorldChange[] = []
     world.observe((change) => changes.push(change))
     world.transact('shuffle', (w) => {
-      w.setItemHolder('coin', player('b'))
-      w.setItemHolder('coin', player('c'))
+      w.setItemHolderUnversioned('coin', player('b'))
+      w.setItemHolderUnversioned('coin', player('c'))
     })
     world.transact('round-trip', (w) => {
-      w.setItemHolder('coin', player('d'))
-      w.setItemHolder('coin', player('c'))
+      w.setItemHolderUnversioned('coin', player('d'))
+      w.setItemHolderUnversioned('coin', player('c'))
     })
     expect(changes.map((c) => c.holders)).toEqual([[{ item: 'coin', from: player('a'), to: player('c') }], []])
   })
@@ -489,7 +489,7 @@ const applyOp = (worlds: WorldDoc[], at: number, op: Op): void => {
       if (!world.hasItem(`i${op.item}`)) world.createItem(`i${op.item}`, 'thing', holderFor(op.holder))
       break
     case 'move':
-      if (world.hasItem(`i${op.item}`)) world.setItemHolder(`i${op.item}`, holderFor(op.holder))
+      if (world.hasItem(`i${op.item}`)) world.setItemHolderUnversioned(`i${op.item}`, holderFor(op.holder))
       break
     case 'moveExpecting':
       if (!world.hasItem(`i${op.item}`)) break
@@ -506,8 +506,8 @@ const applyOp = (worlds: WorldDoc[], at: number, op: Op): void => {
       const [a, b] = [world.getItem(`i${op.a}`), world.getItem(`i${op.b}`)]
       if (!a || !b) break
       world.transact('trade', (w) => {
-        w.setItemHolder(a.id, b.holder)
-        w.setItemHolder(b.id, a.holder)
+        w.setItemHolderUnversioned(a.id, b.holder)
+        w.setItemHolderUnversioned(b.id, a.holder)
       })
       break
     }

@@ -14,8 +14,8 @@ const makeDataDir = async (): Promise<string> => {
   const store = openSqliteStore(dir)
   const { world, updates } = recordingWorld()
   world.createItem('sword', 'weapon')
-  world.setItemHolder('sword', { type: 'player', id: 'p1' })
-  world.setItemHolder('sword', { type: 'player', id: 'p2' })
+  world.setItemHolderUnversioned('sword', { type: 'player', id: 'p1' })
+  world.setItemHolderUnversioned('sword', { type: 'player', id: 'p2' })
   world.createEntity('p1', 'player', { health: { hp: 10 } })
   world.setComponent('p1', 'health', { hp: 4 })
   for (const [n, u] of updates.entries()) {

@@ -22,9 +22,9 @@ const seed = async (options: { snapshotEvery?: number } = {}) => {
   const { world, updates } = recordingWorld()
   world.createItem('sword', 'weapon')
   world.createEntity('p1', 'player', { health: { hp: 100 } })
-  world.setItemHolder('sword', { type: 'player', id: 'p1' })
+  world.setItemHolderUnversioned('sword', { type: 'player', id: 'p1' })
   world.setComponent('p1', 'health', { hp: 70 })
-  world.setItemHolder('sword', { type: 'container', id: 'chest' })
+  world.setItemHolderUnversioned('sword', { type: 'container', id: 'chest' })
   world.removeItem('sword')
   const origins = ['a', 'b', 'a', 'c', 'b', 'a']
   for (const [n, u] of updates.entries()) {

@@ -197,7 +197,7 @@ describe('retention', () => {
         for (const o of ops) {
           const before = updates.length
           if (o.kind === 'create' && !world.hasItem(`i${o.id}`)) world.createItem(`i${o.id}`, 'loot')
-          else if (o.kind === 'move' && world.hasItem(`i${o.id}`)) world.setItemHolder(`i${o.id}`, { type: 'player', id: `p${o.player}` })
+          else if (o.kind === 'move' && world.hasItem(`i${o.id}`)) world.setItemHolderUnversioned(`i${o.id}`, { type: 'player', id: `p${o.player}` })
           else if (o.kind === 'hp') {
             if (!world.hasEntity(`e${o.id}`)) world.createEntity(`e${o.id}`, 'npc')
             world.setComponent(`e${o.id}`, 'health', { hp: o.hp })
@@ -224,7 +224,7 @@ describe('WorldDoc round trip', () => {
     const { world, updates } = recordingWorld()
     world.createItem('sword', 'weapon', { type: 'player', id: 'p1' })
     world.createItem('shield', 'armour', { type: 'container', id: 'chest' })
-    world.setItemHolder('shield', { type: 'player', id: 'p1' })
+    world.setItemHolderUnversioned('shield', { type: 'player', id: 'p1' })
     world.createEntity('p1', 'player', { health: { hp: 10 } })
     for (const [n, u] of updates.entries()) await store.append('w', u, meta(n))
     await store.close()

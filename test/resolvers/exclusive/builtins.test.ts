@@ -68,11 +68,11 @@ describe('built-in resolvers through the IntentEngine', () => {
     expect(world.moveItem('gem', { type: 'player', id: 'alice' }, { type: 'none' })).toEqual({ type: 'none' })
     expect(world.itemVersion('gem')).toBe(1)
     expect(() => world.moveItem('gem', { type: 'player', id: 'bob' }, { type: 'none' })).toThrow(HolderMismatchError)
-    expect(world.moveItemVersioned('gem', { type: 'player', id: 'bob' }, undefined, 1)).toEqual({ type: 'player', id: 'alice' })
+    expect(world.moveItem('gem', { type: 'player', id: 'bob' }, undefined, 1)).toEqual({ type: 'player', id: 'alice' })
     expect(world.itemVersion('gem')).toBe(2)
     // The unsafe path writes a second holder at the same version; the deprecated old name does too.
     world.setItemHolderUnversioned('gem', { type: 'player', id: 'carol' })
-    world.setItemHolder('gem', { type: 'player', id: 'dave' })
+    world.setItemHolderUnversioned('gem', { type: 'player', id: 'dave' })
     expect(world.itemVersion('gem')).toBe(2)
     expect(world.getItem('gem')?.holder).toEqual({ type: 'player', id: 'dave' })
     expect(() => world.setItemHolderUnversioned('ghost', { type: 'none' })).toThrow(UnknownItemError)
