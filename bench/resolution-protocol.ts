@@ -13,7 +13,7 @@ export interface ResolutionWorkerConfig {
 
 /** A command on a worker's stdin. */
 export type ResolutionCommand =
-  | { readonly cmd: 'setup'; readonly members: readonly string[]; readonly windowMs: number }
+  | { readonly cmd: 'setup'; readonly members: readonly string[]; readonly windowMs: number | 'auto' }
   | { readonly cmd: 'peers' }
   /** Submit a pickup of `item` for `player` at wall-clock ms `at`. */
   | { readonly cmd: 'claim'; readonly item: string; readonly player: string; readonly at: number }

@@ -28,6 +28,9 @@ const server = await startServer({
   logger: pino({ level: 'warn' }, pino.destination(2)),
   backoff: { initialMs: 100, maxMs: 1000 },
   store: { durability: 'memory', snapshotEvery: 0, validateAppends: false },
+  // `realmsync serve` routes by latency by default (startServer alone floods); its round-trip
+  // estimates also size an `auto` settlement window.
+  peer: { router: { kind: 'latency' } },
 })
 // Every node starts from the same bytes: a seed document written by one fixed client id.
 const seed = new Y.Doc()

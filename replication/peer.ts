@@ -267,6 +267,11 @@ export class Peer {
     return this.core.routerStats()
   }
 
+  /** The router's smoothed round trip to a peer in ms, if it has measured one. */
+  roundTripTo(peer: string): number | undefined {
+    return this.router?.rttTo(peer)
+  }
+
   /** The gossip router (for inspection: eager peers, RTTs, trees), when there is one. */
   get router(): GossipRouter | undefined {
     return this.core.router

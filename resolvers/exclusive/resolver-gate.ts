@@ -71,6 +71,8 @@ export interface ClaimLink {
   onChannel(channel: string, listener: (from: string, payload: Uint8Array) => void): () => void
   sendChannel(to: string, channel: string, payload: Uint8Array): boolean
   connectedPeers(): readonly string[]
+  /** The measured round trip to a peer in ms, if known (`Peer` reports its router's estimate); sizes an `auto` settlement window. */
+  roundTripTo?(peer: string): number | undefined
 }
 
 /** Settings of a resolver gate. */
@@ -177,6 +179,7 @@ export class ResolverGate {
       // With signed cross-owner commits, every participant signs its vote and the coordinator counts only votes that verify.
       ...(decisions !== undefined && decisions.core.hasRule(CROSS_OWNER_DECISION_KIND) ? { votes: decisionVoteSigner(decisions.core) } : {}),
       isReachable: (peer) => peer === link.id || link.connectedPeers().includes(peer),
+      ...(link.roundTripTo !== undefined ? { roundTripTo: (peer: string) => link.roundTripTo?.(peer) } : {}),
       ...(decisions !== undefined
         ? {
             barred: (peer: string) => {

@@ -4,6 +4,7 @@ import type { ClaimMessage } from './claim-codec.js'
 import type { Membership } from './ownership.js'
 import { signatureHex, type VoteSigner } from './cross-owner-vote.js'
 import { compareClaims, resolveByHlc, type ActionResolver, type Claim, type ClaimDecision } from './resolver.js'
+import { settlementWindow, type SettlementWindow } from './settlement-window.js'
 
 /** Settings of a settlement core. */
 export interface SettlementOptions {
@@ -17,8 +18,14 @@ export interface SettlementOptions {
   readonly isReachable: (peer: string) => boolean
   /** What settling does to the world; the binding implements it over a WorldDoc and an IntentEngine. */
   readonly effects: SettlementEffects
-  /** How long an owner collects claims before settling them, so a claim from a farther peer still competes. Default 20 ms. */
-  readonly windowMs?: Millis
+  /**
+   * How long an owner collects claims before settling them, so a claim from a farther peer still
+   * competes: ms (default 20), or `auto`, sized from the round trips `roundTripTo` reports
+   * (settlement-window.ts).
+   */
+  readonly windowMs?: SettlementWindow
+  /** The measured round trip to a peer in ms, if any (the router's estimate); used by an `auto` window. */
+  readonly roundTripTo?: (peer: string) => Millis | undefined
   /** Furthest back a claim's stamp may reach before the owner clamps it (lag compensation is bounded). Default 250 ms. */
   readonly maxLagMs?: Millis
   /** How often an origin resends an unanswered claim, and a coordinator an unacknowledged decision. Default 150 ms. */
@@ -177,7 +184,7 @@ export class SettlementCore {
     lateOutcomes: 0,
     stampsClamped: 0,
   }
-  private readonly windowMs: Millis
+  private readonly windowFor: (roundTrips: ReadonlyArray<Millis | undefined>) => Millis
   private readonly maxLagMs: Millis
   private readonly retryMs: Millis
   private readonly claimTimeoutMs: Millis
@@ -204,7 +211,7 @@ export class SettlementCore {
   private readonly scope: string
 
   constructor(private readonly options: SettlementOptions) {
-    this.windowMs = options.windowMs ?? 20
+    this.windowFor = settlementWindow(options.windowMs)
     this.maxLagMs = options.maxLagMs ?? 250
     this.retryMs = options.retryMs ?? 150
     this.claimTimeoutMs = options.claimTimeoutMs ?? 10_000
@@ -416,8 +423,14 @@ export class SettlementCore {
     this.window.push(queued)
     if (!this.windowOpen) {
       this.windowOpen = true
-      this.setTimer('window', this.now + this.windowMs)
+      this.setTimer('window', this.now + this.currentWindow())
     }
+  }
+
+  /** The window for the claims arriving now: over the other members this peer can reach. */
+  private currentWindow(): Millis {
+    const others = this.options.membership.view.members.filter((peer) => peer !== this.options.self && this.options.isReachable(peer))
+    return this.windowFor(others.map((peer) => this.options.roundTripTo?.(peer)))
   }
 
   private closeWindow(): void {

@@ -44,6 +44,8 @@ export interface PickupRaceOptions extends ProgramRunOptions {
   readonly jitterMs?: number
   /** Override the cluster's ownership (tests break it on purpose to show the checkers catch it). */
   readonly ownershipFor?: ResolverClusterOptions['ownershipFor']
+  /** Settlement timing of every gate (for example `{ windowMs: 'auto' }`). Default: the gate's defaults. */
+  readonly settlement?: ResolverClusterOptions['settlement']
 }
 
 /**
@@ -70,6 +72,7 @@ export const runPickupRace = (options: PickupRaceOptions): PickupRaceReport => {
       for (let i = 0; i < items; i++) world.createItem(`item-${i}`, 'loot')
     },
     ...(options.ownershipFor ? { ownershipFor: options.ownershipFor } : {}),
+    ...(options.settlement ? { settlement: options.settlement } : {}),
   })
   const { scheduler, nodes } = cluster
   const random = cluster.random.fork()

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type IntentResult } from '../../../core/index.js'
 import {
@@ -5,6 +6,7 @@ import {
   CROSS_OWNER_VOTE_STATEMENT,
   Membership,
   SettlementCore,
+  settlementWindow,
   signatureHex,
   signBytes,
   statementSigningBytes,
@@ -351,5 +353,54 @@ describe('SettlementCore after a membership change', () => {
     core.handle({ type: 'message', from: 'a', message: { type: 'claim', claim: later } }, 1200)
     core.handle({ type: 'timer', timer: 'window' }, 1210)
     expect(applied.map((c) => c.id)).toEqual([later.id])
+  })
+})
+
+describe('an auto settlement window', () => {
+  it('lasts about the largest one-way delay among reachable members, and its upper bound while one is unknown', () => {
+    const rtts = new Map<string, number>([['b', 4]])
+    const h = harness('a', { windowMs: 'auto', roundTripTo: (peer) => rtts.get(peer) })
+    const open = (now: number, seq: number) => h.handle({ type: 'submit', claim: claimOf('a', seq, ['a:thing' + seq], now) }, now).find((c) => c.type === 'setTimer' && c.timer === 'window')
+    // c is reachable but not measured: fairness first, the upper bound (20 ms).
+    expect(open(0, 1)).toEqual({ type: 'setTimer', timer: 'window', at: 20 })
+    h.handle({ type: 'timer', timer: 'window' }, 20)
+    rtts.set('c', 10)
+    // Both measured: 1.5 x the largest one way (10 / 2).
+    expect(open(30, 2)).toEqual({ type: 'setTimer', timer: 'window', at: 37.5 })
+    h.handle({ type: 'timer', timer: 'window' }, 37.5)
+    // An unreachable member cannot send a claim in time anyway: it does not stretch the window.
+    h.reachable.delete('c')
+    expect(open(40, 3)).toEqual({ type: 'setTimer', timer: 'window', at: 43 })
+    h.handle({ type: 'timer', timer: 'window' }, 43)
+    // Loopback round trips: never below the timer's granularity.
+    rtts.set('b', 0.2)
+    expect(open(50, 4)).toEqual({ type: 'setTimer', timer: 'window', at: 51 })
+  })
+
+  it('stays within its bounds and covers every measured one-way delay it can', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.option(fc.double({ min: 0, max: 500, noNaN: true }), { nil: undefined }), { maxLength: 8 }),
+        fc.double({ min: 0, max: 5, noNaN: true }),
+        fc.double({ min: 5, max: 100, noNaN: true }),
+        fc.double({ min: 1, max: 3, noNaN: true }),
+        (rtts, minMs, maxMs, factor) => {
+          const window = settlementWindow({ auto: { minMs, maxMs, factor } })(rtts)
+          expect(window).toBeGreaterThanOrEqual(minMs)
+          expect(window).toBeLessThanOrEqual(maxMs)
+          if (rtts.some((rtt) => rtt === undefined)) expect(window).toBe(maxMs)
+          else for (const rtt of rtts) expect(window).toBeGreaterThanOrEqual(Math.min(maxMs, (rtt as number) / 2))
+        },
+      ),
+    )
+  })
+
+  it('keeps fixed windows and the default, and refuses nonsense', () => {
+    expect(settlementWindow(undefined)([])).toBe(20)
+    expect(settlementWindow(7)([undefined])).toBe(7)
+    expect(settlementWindow('auto')([])).toBe(1)
+    expect(() => settlementWindow(-1)).toThrow(RangeError)
+    expect(() => settlementWindow({ auto: { minMs: 5, maxMs: 2 } })).toThrow(RangeError)
+    expect(() => settlementWindow({ auto: { factor: 0.5 } })).toThrow(RangeError)
   })
 })

@@ -21,6 +21,13 @@ describe('pickup-race', () => {
     expect(PROGRAM_SCENARIOS['pickup-race']!.format(report)).toMatch(/double holds\s+0/)
   })
 
+  it('settles with an auto window sized from the routers\' round trips without a double hold', () => {
+    const auto = runPickupRace({ seed: 7, ...small, settlement: { windowMs: 'auto' } })
+    expect(auto).toMatchObject({ doubleHolds: 0, ok: true, replicasAgree: true, unanswered: 0 })
+    expect(auto.itemsResolved).toBeGreaterThan(0)
+    expect(auto.refusals.conflict).toBeGreaterThan(0)
+  })
+
   it('catches double holds when every peer wrongly believes it owns every item (the checker is not vacuous)', () => {
     const report = runPickupRace({ seed: 7, ...small, partition: null, ownershipFor: (peer) => () => peer })
     expect(report.doubleHolds).toBeGreaterThan(0)
