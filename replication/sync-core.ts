@@ -66,11 +66,29 @@ export interface SyncStats {
   updatesApplied: number
   duplicateUpdates: number
   pendingUpdates: number
+  /** Updates held back because an earlier update of one of their writers had not arrived (applied once it did). */
+  heldUpdates: number
   invalidUpdates: number
   unknownDocumentFrames: number
   updatesForwarded: number
   antiEntropyRounds: number
   step2Sent: number
+}
+
+/** A remote update held back until what it builds on has arrived. */
+interface HeldUpdate {
+  readonly from: string
+  readonly update: Uint8Array
+  readonly needs: ReadonlyMap<number, number>
+}
+
+/** Most updates held back per document; a gap that long is left to Yjs's own pending queue. */
+const MAX_HELD_UPDATES = 1024
+
+/** Whether every clock an update needs is already in the replica (so all of it integrates now). */
+const integrable = (doc: Y.Doc, needs: ReadonlyMap<number, number>): boolean => {
+  for (const [client, clock] of needs) if (Y.getState(doc.store, client) < clock) return false
+  return true
 }
 
 interface DocState {
@@ -103,12 +121,16 @@ export class SyncCore {
     updatesApplied: 0,
     duplicateUpdates: 0,
     pendingUpdates: 0,
+    heldUpdates: 0,
     invalidUpdates: 0,
     unknownDocumentFrames: 0,
     updatesForwarded: 0,
     antiEntropyRounds: 0,
     step2Sent: 0,
   }
+
+  /** Per document: remote updates waiting for earlier updates of their writers (see `apply`). */
+  private readonly held = new Map<string, HeldUpdate[]>()
 
   constructor(private readonly options: SyncCoreOptions) {
     this.intervalMs = options.antiEntropyIntervalMs ?? 1000
@@ -124,8 +146,7 @@ export class SyncCore {
             apply: (from, name, update) => {
               const state = this.docs.get(name)
               if (state === undefined) return false
-              this.apply(from, name, state.doc, update)
-              return state.doc.store.pendingStructs !== null
+              return this.apply(from, name, state.doc, update)
             },
             pull: (peer, name) => {
               const state = this.docs.get(name)
@@ -162,6 +183,7 @@ export class SyncCore {
   closeDocument(name: string): void {
     this.docs.get(name)?.detach()
     this.docs.delete(name)
+    this.held.delete(name)
     this.router?.forgetDocument(name)
   }
 
@@ -374,9 +396,25 @@ export class SyncCore {
     }
   }
 
-  private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {
-    if (update.length <= EMPTY_UPDATE_LENGTH && update.every((byte) => byte === 0)) return
-    validateUpdate(name, update)
+  /**
+   * Applies a remote update; true if the replica now waits on missing updates (a gap to pull). An
+   * update whose writer's earlier updates have not all arrived is held back whole until they have:
+   * Yjs would apply its deletes at once and park its inserts, so a move (delete the old holder, write
+   * the new one) would show an item held by nobody until the lost update was repaired.
+   */
+  private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): boolean {
+    if (update.length <= EMPTY_UPDATE_LENGTH && update.every((byte) => byte === 0)) return false
+    const { needs } = validateUpdate(name, update)
+    if (!integrable(doc, needs)) {
+      this.hold(name, doc, { from, update, needs })
+      return true
+    }
+    this.integrate(from, name, doc, update)
+    this.release(name, doc)
+    return doc.store.pendingStructs !== null || this.held.has(name)
+  }
+
+  private integrate(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {
     this.appliedInThisCall = false
     try {
       Y.applyUpdate(doc, update, new RemoteOrigin(from))
@@ -386,6 +424,44 @@ export class SyncCore {
     if (this.appliedInThisCall) this.stats.updatesApplied++
     else if (doc.store.pendingStructs !== null || doc.store.pendingDs !== null) this.stats.pendingUpdates++
     else this.stats.duplicateUpdates++
+  }
+
+  private hold(name: string, doc: Y.Doc, update: HeldUpdate): void {
+    let held = this.held.get(name)
+    if (held === undefined) this.held.set(name, (held = []))
+    held.push(update)
+    this.stats.heldUpdates++
+    // Bounded: past the limit the oldest goes to Yjs, which parks what it cannot integrate yet.
+    if (held.length > MAX_HELD_UPDATES) {
+      const oldest = held.shift() as HeldUpdate
+      this.integrate(oldest.from, name, doc, oldest.update)
+      this.release(name, doc)
+    }
+  }
+
+  /** Applies every held update that can now integrate, until none can. */
+  private release(name: string, doc: Y.Doc): void {
+    const held = this.held.get(name)
+    if (held === undefined) return
+    let progress = true
+    while (progress && held.length > 0) {
+      progress = false
+      for (let i = 0; i < held.length; i++) {
+        const next = held[i] as HeldUpdate
+        if (!integrable(doc, next.needs)) continue
+        held.splice(i, 1)
+        // Already validated when it arrived; a failure now is the same as then (dropped, counted).
+        try {
+          this.integrate(next.from, name, doc, next.update)
+        } catch (error) {
+          if (!(error instanceof RealmsyncError)) throw error
+          this.stats.invalidUpdates++
+        }
+        progress = true
+        break
+      }
+    }
+    if (held.length === 0) this.held.delete(name)
   }
 
   private antiEntropyRound(now: Millis): void {
