@@ -201,7 +201,7 @@ export const runInterestScale = async (options: GatewayScaleOptions = {}): Promi
     if (count <= 0) continue
     const result = await runInterestScenario(peers, count, settings)
     settings.log(
-      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}%, ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
+      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
     )
     results.push(result)
   }
@@ -234,6 +234,10 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
           world: `${result.worldSize.toFixed(0)}x${result.worldSize.toFixed(0)}, radius ${result.radius}, fan-out tick ${result.intervalMs} ms`,
           serverCpuPercent: list(result.serverCpuPercent),
           serverLoopPercent: list(result.serverLoopPercent),
+          serverCpuUsPerIntent: list(result.serverCpuUsPerIntent),
+          serverUserUsPerIntent: list(result.serverUserUsPerIntent),
+          serverWritesPerIntent: list(result.serverWritesPerIntent, 1),
+          serverReadsPerIntent: list(result.serverReadsPerIntent, 1),
           loadCpuPercent: list(result.loadCpuPercent),
           machineBusyPercent: result.machineBusyPercent,
           target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,

@@ -1,0 +1,172 @@
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { FrameTooLargeError, MalformedFrameError, UnsupportedVersionError } from './errors.js'
+import type { EphemeralValue } from './ephemeral-types.js'
+import { decodeIntentResult, encodeIntentResult, INTENT_LIMITS, type IntentResult } from './intent.js'
+import { expectEnd, readStrictAny, readStrictByte, readStrictBytes, readStrictString, readStrictUint, remaining } from './strict-decoding.js'
+import { encodeEphemeralValue, isEphemeralValue, isWireName, MAX_NAME_BYTES } from './wire-codec.js'
+
+/**
+ * The batch frame of the intent channel, server to client: everything a gateway has for one client
+ * at one flush (intent answers, interest-filtered ephemeral changes) in one binary WebSocket
+ * message, so a client costs the gateway one socket write per flush rather than one per answer and
+ * one per ephemeral batch. lib0 encoding:
+ *
+ *   u8       SESSION_BATCH_VERSION (2; a single encoded IntentResult starts with its codec version 1)
+ *   varuint  item count (at least 1)
+ *   item*    u8 kind, then
+ *     0 answer:     varUint8Array  the `encodeIntentResult` bytes
+ *     1 ephemeral:  varuint entry count, entry*, varuint gone count, varString entity*
+ *                   entry: varString entity, varString field, varUint8Array lib0 `writeAny` value
+ *
+ * Items are applied in order; a gateway puts ephemeral items before answers, so when an answer
+ * resolves on the client, the state its intent changed is already in view.
+ */
+
+/** First byte of a batch frame; a single intent result (the older frame, still sent to clients that did not ask for batches) starts with 1. */
+export const SESSION_BATCH_VERSION = 2
+
+/** Limits of the batch frame. */
+export const SESSION_BATCH_LIMITS = Object.freeze({
+  /** Largest batch frame a client decodes, in bytes. */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** A sender starts a new frame once one holds this many bytes, so frames stay far below the limit. */
+  softFrameBytes: 256 * 1024,
+})
+
+/** One ephemeral register in a batch. */
+export interface SessionBatchRegister {
+  readonly entity: string
+  readonly field: string
+  readonly value: EphemeralValue
+}
+
+/** An intent's answer. */
+export interface SessionBatchAnswer {
+  readonly kind: 'answer'
+  readonly result: IntentResult
+}
+
+/** Ephemeral changes inside the client's interest area, and entities that left it. */
+export interface SessionBatchEphemeral {
+  readonly kind: 'ephemeral'
+  readonly entries: readonly SessionBatchRegister[]
+  readonly gone: readonly string[]
+}
+
+/** One item of a batch frame. */
+export type SessionBatchItem = SessionBatchAnswer | SessionBatchEphemeral
+
+/**
+ * An item already encoded, for senders that share the bytes of one register among the many clients
+ * that see it: `entries` from `encodeSessionBatchRegister`, `bytes` from `encodeIntentResult`.
+ */
+export type EncodedSessionBatchItem =
+  | { readonly kind: 'answer'; readonly bytes: Uint8Array }
+  | { readonly kind: 'ephemeral'; readonly entries: readonly Uint8Array[]; readonly gone: readonly string[] }
+
+const KIND_ANSWER = 0
+const KIND_EPHEMERAL = 1
+
+/** Encodes one register for `encodeSessionBatchFrame`; throws `MalformedFrameError` for what a client would refuse. */
+export const encodeSessionBatchRegister = (register: SessionBatchRegister): Uint8Array => {
+  if (!isWireName(register.entity) || !isWireName(register.field)) {
+    throw new MalformedFrameError(`ephemeral entity and field names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
+  }
+  if (!isEphemeralValue(register.value)) throw new MalformedFrameError(`ephemeral value of ${register.entity}.${register.field} has an unsupported type`)
+  const encoder = encoding.createEncoder()
+  encoding.writeVarString(encoder, register.entity)
+  encoding.writeVarString(encoder, register.field)
+  encoding.writeVarUint8Array(encoder, encodeEphemeralValue(register.value))
+  return encoding.toUint8Array(encoder)
+}
+
+/** Encoded size of an item, as `encodeSessionBatchFrame` writes it (within a few bytes of length prefixes). */
+export const encodedItemBytes = (item: EncodedSessionBatchItem): number => {
+  if (item.kind === 'answer') return item.bytes.length + 4
+  let bytes = 8
+  for (const entry of item.entries) bytes += entry.length
+  for (const entity of item.gone) bytes += entity.length * 3 + 2
+  return bytes
+}
+
+/** Writes pre-encoded items as one batch frame; throws `FrameTooLargeError` past `SESSION_BATCH_LIMITS.maxFrameBytes`. */
+export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[]): Uint8Array => {
+  if (items.length === 0) throw new MalformedFrameError('a batch frame holds at least one item')
+  const encoder = encoding.createEncoder()
+  encoding.writeUint8(encoder, SESSION_BATCH_VERSION)
+  encoding.writeVarUint(encoder, items.length)
+  for (const item of items) {
+    if (item.kind === 'answer') {
+      encoding.writeUint8(encoder, KIND_ANSWER)
+      encoding.writeVarUint8Array(encoder, item.bytes)
+      continue
+    }
+    encoding.writeUint8(encoder, KIND_EPHEMERAL)
+    encoding.writeVarUint(encoder, item.entries.length)
+    for (const entry of item.entries) encoding.writeUint8Array(encoder, entry)
+    encoding.writeVarUint(encoder, item.gone.length)
+    for (const entity of item.gone) {
+      if (!isWireName(entity)) throw new MalformedFrameError(`entity names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
+      encoding.writeVarString(encoder, entity)
+    }
+  }
+  const frame = encoding.toUint8Array(encoder)
+  if (frame.length > SESSION_BATCH_LIMITS.maxFrameBytes) throw new FrameTooLargeError(frame.length, SESSION_BATCH_LIMITS.maxFrameBytes)
+  return frame
+}
+
+/** Encodes items as one batch frame (answers through `encodeIntentResult`, which checks them). */
+export const encodeSessionBatch = (items: readonly SessionBatchItem[]): Uint8Array =>
+  encodeSessionBatchFrame(
+    items.map((item): EncodedSessionBatchItem =>
+      item.kind === 'answer' ? { kind: 'answer', bytes: encodeIntentResult(item.result) } : { kind: 'ephemeral', entries: item.entries.map(encodeSessionBatchRegister), gone: item.gone },
+    ),
+  )
+
+/** Whether a binary frame of the intent channel is a batch (rather than a single intent result). */
+export const isSessionBatch = (bytes: Uint8Array): boolean => bytes.length > 0 && bytes[0] === SESSION_BATCH_VERSION
+
+const readRegister = (decoder: decoding.Decoder): SessionBatchRegister => {
+  const entity = readStrictString(decoder, 'ephemeral entity', MAX_NAME_BYTES)
+  const field = readStrictString(decoder, 'ephemeral field', MAX_NAME_BYTES)
+  const value = readStrictAny(decoder, 'ephemeral value', remaining(decoder))
+  if (!isEphemeralValue(value)) throw new MalformedFrameError('ephemeral value has an unsupported type')
+  return { entity, field, value }
+}
+
+/**
+ * Decodes a batch frame strictly: a wrong version, a truncated or oversized frame, an unknown item
+ * kind, a count the frame cannot hold, or trailing bytes raise a `FrameDecodeError` subclass and
+ * yield nothing.
+ */
+export const decodeSessionBatch = (bytes: Uint8Array): SessionBatchItem[] => {
+  if (bytes.length > SESSION_BATCH_LIMITS.maxFrameBytes) throw new FrameTooLargeError(bytes.length, SESSION_BATCH_LIMITS.maxFrameBytes)
+  const decoder = decoding.createDecoder(bytes)
+  const version = readStrictByte(decoder, 'batch version')
+  if (version !== SESSION_BATCH_VERSION) throw new UnsupportedVersionError(version, SESSION_BATCH_VERSION)
+  const count = readStrictUint(decoder, 'batch item count')
+  // Every item takes at least 2 bytes: refuse a count the frame cannot hold before looping over it.
+  if (count === 0 || count * 2 > remaining(decoder)) throw new MalformedFrameError(`batch item count ${count} does not fit the frame`)
+  const items: SessionBatchItem[] = []
+  for (let i = 0; i < count; i++) {
+    const kind = readStrictByte(decoder, 'batch item kind')
+    if (kind === KIND_ANSWER) {
+      items.push({ kind: 'answer', result: decodeIntentResult(readStrictBytes(decoder, 'batch answer', INTENT_LIMITS.maxFrameBytes)) })
+      continue
+    }
+    if (kind !== KIND_EPHEMERAL) throw new MalformedFrameError(`unknown batch item kind ${kind}`)
+    const entryCount = readStrictUint(decoder, 'ephemeral entry count')
+    // An entry takes at least 4 bytes (two name lengths, a value length, a value tag).
+    if (entryCount * 4 > remaining(decoder)) throw new MalformedFrameError(`ephemeral entry count ${entryCount} does not fit the frame`)
+    const entries: SessionBatchRegister[] = []
+    for (let e = 0; e < entryCount; e++) entries.push(readRegister(decoder))
+    const goneCount = readStrictUint(decoder, 'gone count')
+    if (goneCount > remaining(decoder)) throw new MalformedFrameError(`gone count ${goneCount} does not fit the frame`)
+    const gone: string[] = []
+    for (let g = 0; g < goneCount; g++) gone.push(readStrictString(decoder, 'gone entity', MAX_NAME_BYTES))
+    items.push({ kind: 'ephemeral', entries, gone })
+  }
+  expectEnd(decoder, 'batch frame')
+  return items
+}
