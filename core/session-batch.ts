@@ -90,29 +90,79 @@ export const encodedItemBytes = (item: EncodedSessionBatchItem): number => {
   return bytes
 }
 
-/** Writes pre-encoded items as one batch frame; throws `FrameTooLargeError` past `SESSION_BATCH_LIMITS.maxFrameBytes`. */
+const utf8 = new TextEncoder()
+
+/** Bytes of a lib0 `writeVarUint`. */
+const varUintBytes = (value: number): number => {
+  let bytes = 1
+  while (value > 0x7f) {
+    value = Math.floor(value / 0x80)
+    bytes++
+  }
+  return bytes
+}
+
+/** Writes a lib0 `writeVarUint` at `at`; returns the position after it. */
+const putVarUint = (target: Uint8Array, at: number, value: number): number => {
+  while (value > 0x7f) {
+    target[at++] = 0x80 | (value & 0x7f)
+    value = Math.floor(value / 0x80)
+  }
+  target[at++] = value
+  return at
+}
+
+/**
+ * Writes pre-encoded items as one batch frame; throws `FrameTooLargeError` past
+ * `SESSION_BATCH_LIMITS.maxFrameBytes`. The frame is sized first and written once: it is built for
+ * every client at every flush, and a growing encoder would copy each part twice.
+ */
 export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[]): Uint8Array => {
   if (items.length === 0) throw new MalformedFrameError('a batch frame holds at least one item')
-  const encoder = encoding.createEncoder()
-  encoding.writeUint8(encoder, SESSION_BATCH_VERSION)
-  encoding.writeVarUint(encoder, items.length)
+  const goneBytes: Uint8Array[][] = []
+  let size = 1 + varUintBytes(items.length)
   for (const item of items) {
     if (item.kind === 'answer') {
-      encoding.writeUint8(encoder, KIND_ANSWER)
-      encoding.writeVarUint8Array(encoder, item.bytes)
+      size += 1 + varUintBytes(item.bytes.length) + item.bytes.length
       continue
     }
-    encoding.writeUint8(encoder, KIND_EPHEMERAL)
-    encoding.writeVarUint(encoder, item.entries.length)
-    for (const entry of item.entries) encoding.writeUint8Array(encoder, entry)
-    encoding.writeVarUint(encoder, item.gone.length)
-    for (const entity of item.gone) {
+    size += 1 + varUintBytes(item.entries.length) + varUintBytes(item.gone.length)
+    for (const entry of item.entries) size += entry.length
+    if (item.gone.length === 0) continue
+    const names = item.gone.map((entity) => {
       if (!isWireName(entity)) throw new MalformedFrameError(`entity names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
-      encoding.writeVarString(encoder, entity)
+      return utf8.encode(entity)
+    })
+    for (const name of names) size += varUintBytes(name.length) + name.length
+    goneBytes.push(names)
+  }
+  if (size > SESSION_BATCH_LIMITS.maxFrameBytes) throw new FrameTooLargeError(size, SESSION_BATCH_LIMITS.maxFrameBytes)
+  const frame = new Uint8Array(size)
+  frame[0] = SESSION_BATCH_VERSION
+  let at = putVarUint(frame, 1, items.length)
+  let goneIndex = 0
+  for (const item of items) {
+    if (item.kind === 'answer') {
+      frame[at++] = KIND_ANSWER
+      at = putVarUint(frame, at, item.bytes.length)
+      frame.set(item.bytes, at)
+      at += item.bytes.length
+      continue
+    }
+    frame[at++] = KIND_EPHEMERAL
+    at = putVarUint(frame, at, item.entries.length)
+    for (const entry of item.entries) {
+      frame.set(entry, at)
+      at += entry.length
+    }
+    at = putVarUint(frame, at, item.gone.length)
+    if (item.gone.length === 0) continue
+    for (const name of goneBytes[goneIndex++] as Uint8Array[]) {
+      at = putVarUint(frame, at, name.length)
+      frame.set(name, at)
+      at += name.length
     }
   }
-  const frame = encoding.toUint8Array(encoder)
-  if (frame.length > SESSION_BATCH_LIMITS.maxFrameBytes) throw new FrameTooLargeError(frame.length, SESSION_BATCH_LIMITS.maxFrameBytes)
   return frame
 }
 

@@ -70,6 +70,12 @@ describe('session batch frame', () => {
     }), { numRuns: 300 })
   })
 
+  it('writes multi-byte lengths and counts as lib0 does', () => {
+    const many: SessionBatchItem[] = Array.from({ length: 300 }, (_, seq) => ({ kind: 'answer', result: { type: 'reject', seq: seq * 1000, reason: 'conflict', message: 'm'.repeat(seq) } }))
+    many.push({ kind: 'ephemeral', entries: Array.from({ length: 200 }, (_, i) => ({ entity: `e${i}`, field: 'f', value: i })), gone: ['ü'.repeat(200), 'g'] })
+    expect(decodeSessionBatch(encodeSessionBatch(many))).toEqual(many)
+  })
+
   it('shares register bytes: a frame of pre-encoded items equals the one built from values', () => {
     const register = { entity: 'orc', field: 'position', value: { x: 1.5, y: -2 } }
     const answer: IntentResult = { type: 'ack', seq: 7, result: 3 }
