@@ -4,7 +4,7 @@ import { FrameTooLargeError, MalformedFrameError, UnsupportedVersionError } from
 import type { EphemeralValue } from './ephemeral-types.js'
 import { decodeIntentResult, encodeIntentResult, INTENT_LIMITS, type IntentResult } from './intent.js'
 import { expectEnd, readStrictAny, readStrictByte, readStrictBytes, readStrictString, readStrictUint, remaining } from './strict-decoding.js'
-import { encodeEphemeralValue, isEphemeralValue, isWireName, MAX_NAME_BYTES } from './wire-codec.js'
+import { isEphemeralValue, isWireName, MAX_NAME_BYTES } from './wire-codec.js'
 
 /**
  * The batch frame of the intent channel, server to client: everything a gateway has for one client
@@ -68,17 +68,29 @@ export type EncodedSessionBatchItem =
 const KIND_ANSWER = 0
 const KIND_EPHEMERAL = 1
 
+// One encoder reused for every register: a fresh lib0 encoder starts with a 100-byte buffer of its
+// own, and registers are encoded for every flush of a busy peer. Reset by hand (lib0's fields are
+// public); nothing it calls can re-enter this function.
+const scratch = encoding.createEncoder()
+const scratchBytes = (): Uint8Array => {
+  const bytes = encoding.toUint8Array(scratch)
+  scratch.cpos = 0
+  scratch.bufs = []
+  return bytes
+}
+
 /** Encodes one register for `encodeSessionBatchFrame`; throws `MalformedFrameError` for what a client would refuse. */
 export const encodeSessionBatchRegister = (register: SessionBatchRegister): Uint8Array => {
   if (!isWireName(register.entity) || !isWireName(register.field)) {
     throw new MalformedFrameError(`ephemeral entity and field names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)
   }
   if (!isEphemeralValue(register.value)) throw new MalformedFrameError(`ephemeral value of ${register.entity}.${register.field} has an unsupported type`)
-  const encoder = encoding.createEncoder()
-  encoding.writeVarString(encoder, register.entity)
-  encoding.writeVarString(encoder, register.field)
-  encoding.writeVarUint8Array(encoder, encodeEphemeralValue(register.value))
-  return encoding.toUint8Array(encoder)
+  encoding.writeAny(scratch, register.value as Parameters<typeof encoding.writeAny>[1])
+  const value = scratchBytes()
+  encoding.writeVarString(scratch, register.entity)
+  encoding.writeVarString(scratch, register.field)
+  encoding.writeVarUint8Array(scratch, value)
+  return scratchBytes()
 }
 
 /** Encoded size of an item, as `encodeSessionBatchFrame` writes it (within a few bytes of length prefixes). */
@@ -115,9 +127,11 @@ const putVarUint = (target: Uint8Array, at: number, value: number): number => {
 /**
  * Writes pre-encoded items as one batch frame; throws `FrameTooLargeError` past
  * `SESSION_BATCH_LIMITS.maxFrameBytes`. The frame is sized first and written once: it is built for
- * every client at every flush, and a growing encoder would copy each part twice.
+ * every client at every flush, and a growing encoder would copy each part twice. `allocate` gives
+ * the frame's memory (a server passes a pooled allocator such as Node's `Buffer.allocUnsafe`: a
+ * small typed array of its own costs an off-heap allocation); every byte of it is written.
  */
-export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[]): Uint8Array => {
+export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[], allocate: (bytes: number) => Uint8Array = (bytes) => new Uint8Array(bytes)): Uint8Array => {
   if (items.length === 0) throw new MalformedFrameError('a batch frame holds at least one item')
   const goneBytes: Uint8Array[][] = []
   let size = 1 + varUintBytes(items.length)
@@ -137,7 +151,7 @@ export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[
     goneBytes.push(names)
   }
   if (size > SESSION_BATCH_LIMITS.maxFrameBytes) throw new FrameTooLargeError(size, SESSION_BATCH_LIMITS.maxFrameBytes)
-  const frame = new Uint8Array(size)
+  const frame = allocate(size)
   frame[0] = SESSION_BATCH_VERSION
   let at = putVarUint(frame, 1, items.length)
   let goneIndex = 0
@@ -163,6 +177,8 @@ export const encodeSessionBatchFrame = (items: readonly EncodedSessionBatchItem[
       at += name.length
     }
   }
+  // An unzeroed allocation must be written whole: a sizing slip would leak old memory to a client.
+  if (at !== size) throw new Error(`batch frame sized ${size} bytes but ${at} were written`)
   return frame
 }
 

@@ -18,6 +18,9 @@ import type { EphemeralBatch, EphemeralView } from './session-control.js'
  * `SESSION_BATCH_LIMITS.softFrameBytes`).
  */
 
+/** Frame memory from Node's pool: a frame is small, and a typed array of its own would be an off-heap allocation per client per flush. */
+const allocateFrame = (bytes: number): Uint8Array => Buffer.allocUnsafe(bytes)
+
 /** When outboxes are flushed. */
 export type SessionFlushMode =
   /** With the fan-out tick: an answer waits for the tick and rides in the frame that carries the state its intent changed. */
@@ -147,14 +150,14 @@ export class SessionOutbox {
       const size = encodedItemBytes(items[index] as EncodedSessionBatchItem)
       if (index > start && bytes + size > SESSION_BATCH_LIMITS.softFrameBytes) {
         frames++
-        if (!this.sink.sendBatchFrame(encodeSessionBatchFrame(items.slice(start, index)))) return frames
+        if (!this.sink.sendBatchFrame(encodeSessionBatchFrame(items.slice(start, index), allocateFrame))) return frames
         start = index
         bytes = 0
       }
       bytes += size
     }
     frames++
-    this.sink.sendBatchFrame(encodeSessionBatchFrame(start === 0 ? items : items.slice(start)))
+    this.sink.sendBatchFrame(encodeSessionBatchFrame(start === 0 ? items : items.slice(start), allocateFrame))
     return frames
   }
 

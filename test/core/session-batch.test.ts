@@ -84,6 +84,14 @@ describe('session batch frame', () => {
     expect(shared).toEqual(direct)
   })
 
+  it('writes every byte of the memory it is given, so a pooled, unzeroed allocation leaks nothing', () => {
+    fc.assert(fc.property(items, (batch) => {
+      const encoded = batch.map((entry) => (entry.kind === 'answer' ? { kind: 'answer' as const, bytes: encodeIntentResult(entry.result) } : { kind: 'ephemeral' as const, entries: entry.entries.map(encodeSessionBatchRegister), gone: entry.gone }))
+      const dirty = encodeSessionBatchFrame(encoded, (bytes) => new Uint8Array(bytes).fill(0xaa))
+      expect(dirty).toEqual(encodeSessionBatch(batch))
+    }), { numRuns: 100 })
+  })
+
   it('is told apart from a single intent result by its first byte', () => {
     const single = encodeIntentResult({ type: 'ack', seq: 1, result: null })
     expect(isSessionBatch(single)).toBe(false)
