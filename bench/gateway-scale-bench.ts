@@ -16,7 +16,10 @@
 //   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]
 //
 // The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`. A CPU profile of the
-// interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+// interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". Their
+// answers go out with the fan-out tick (the gateway's default); INTEREST_ANSWER_FLUSH=immediate sends
+// them at once. The interest rows report server CPU, user CPU and system calls per accepted intent:
+// on a shared machine they compare runs where latency cannot.
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {

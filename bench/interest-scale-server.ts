@@ -64,6 +64,8 @@ const gateway = await startGateway({
   sessions: {},
   ephemeralIntervalMs: config.intervalMs,
   interestCellSize: config.cellSize,
+  // INTEREST_ANSWER_FLUSH=immediate compares answers sent at once with answers folded into the tick.
+  ...(process.env.INTEREST_ANSWER_FLUSH === 'immediate' || process.env.INTEREST_ANSWER_FLUSH === 'tick' ? { answerFlush: process.env.INTEREST_ANSWER_FLUSH } : {}),
 })
 answer({ event: 'ready', port: gateway.port, ...(server.addresses[0] ? { peerUrl: server.addresses[0] } : {}) })
 
