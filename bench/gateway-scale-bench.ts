@@ -16,7 +16,10 @@
 //   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]
 //
 // The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`. A CPU profile of the
-// interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+// interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". Their
+// answers go out with the fan-out tick (the gateway's default); INTEREST_ANSWER_FLUSH=immediate sends
+// them at once. The interest rows report server CPU, user CPU and system calls per accepted intent:
+// on a shared machine they compare runs where latency cannot.
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -201,7 +204,7 @@ export const runInterestScale = async (options: GatewayScaleOptions = {}): Promi
     if (count <= 0) continue
     const result = await runInterestScenario(peers, count, settings)
     settings.log(
-      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}%, ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
+      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
     )
     results.push(result)
   }
@@ -234,6 +237,10 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
           world: `${result.worldSize.toFixed(0)}x${result.worldSize.toFixed(0)}, radius ${result.radius}, fan-out tick ${result.intervalMs} ms`,
           serverCpuPercent: list(result.serverCpuPercent),
           serverLoopPercent: list(result.serverLoopPercent),
+          serverCpuUsPerIntent: list(result.serverCpuUsPerIntent),
+          serverUserUsPerIntent: list(result.serverUserUsPerIntent),
+          serverWritesPerIntent: list(result.serverWritesPerIntent, 1),
+          serverReadsPerIntent: list(result.serverReadsPerIntent, 1),
           loadCpuPercent: list(result.loadCpuPercent),
           machineBusyPercent: result.machineBusyPercent,
           target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,

@@ -21,7 +21,15 @@ export type InterestServerCommand = { readonly cmd: 'stats'; readonly gc?: boole
 
 export type InterestServerAnswer =
   | { readonly event: 'ready'; readonly port: number; readonly peerUrl?: string }
-  | (ServerStats & { readonly intents: number; readonly batches: number })
+  | (ServerStats & {
+      readonly intents: number
+      readonly batches: number
+      /** Read and write system calls so far (Linux `/proc/self/io`; 0 elsewhere): a socket write is most of what a delivery costs. */
+      readonly readCalls: number
+      readonly writeCalls: number
+      /** User-mode CPU so far, ms (the rest of `cpuMs` is the kernel's, socket writes mostly). */
+      readonly userCpuMs: number
+    })
   | { readonly event: 'peers'; readonly peers: number }
   | { readonly event: 'error'; readonly message: string }
 

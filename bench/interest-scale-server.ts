@@ -3,6 +3,7 @@
 // ephemeral `position` (`{ x, y, t }`, `t` the client's send time riding along for the latency
 // measurement). Two such servers replicate the ephemeral layer to each other. JSON lines on stdio
 // (bench/json-line-child.ts); `stats` reports CPU, event-loop time, memory and connections.
+import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
 import pino from 'pino'
@@ -29,6 +30,15 @@ const server = await startServer({
   store: { durability: 'memory', snapshotEvery: 0, validateAppends: false },
 })
 const peer = server.peer
+/** This process's read and write system calls so far, from `/proc/self/io` (zeros where there is none). */
+const systemCalls = (): { readCalls: number; writeCalls: number } => {
+  try {
+    const io = readFileSync('/proc/self/io', 'utf8')
+    return { readCalls: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? 0), writeCalls: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? 0) }
+  } catch {
+    return { readCalls: 0, writeCalls: 0 }
+  }
+}
 const finite = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0)
 const engine = IntentEngine.createUnjournaled({
   world: openWorldDoc(new Y.Doc()),
@@ -54,6 +64,8 @@ const gateway = await startGateway({
   sessions: {},
   ephemeralIntervalMs: config.intervalMs,
   interestCellSize: config.cellSize,
+  // INTEREST_ANSWER_FLUSH=immediate compares answers sent at once with answers folded into the tick.
+  ...(process.env.INTEREST_ANSWER_FLUSH === 'immediate' || process.env.INTEREST_ANSWER_FLUSH === 'tick' ? { answerFlush: process.env.INTEREST_ANSWER_FLUSH } : {}),
 })
 answer({ event: 'ready', port: gateway.port, ...(server.addresses[0] ? { peerUrl: server.addresses[0] } : {}) })
 
@@ -63,7 +75,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   try {
     if (command.cmd === 'stats') {
       const stats = gateway.stats()
-      answer({ ...serverStats(stats.connections, command.gc === true), intents: engine.stats.accepted, batches: stats.ephemeralBatches })
+      answer({ ...serverStats(stats.connections, command.gc === true), intents: engine.stats.accepted, batches: stats.ephemeralBatches, ...systemCalls(), userCpuMs: process.cpuUsage().user / 1000 })
     } else if (command.cmd === 'peers') {
       answer({ event: 'peers', peers: peer.connectedPeers().length })
     } else {

@@ -71,6 +71,17 @@ export interface InterestResult {
   readonly heapPerConnectionKiB: readonly number[]
   readonly serverCpuPercent: readonly number[]
   readonly serverLoopPercent: readonly number[]
+  /**
+   * Server CPU per intent the engine accepted in the window, microseconds (per server: its own
+   * intents). Robust on a shared machine, where latency is not: it is the cost of one move with
+   * its fan-out, whatever else runs.
+   */
+  readonly serverCpuUsPerIntent: readonly number[]
+  /** Server write and read system calls per accepted intent (Linux; 0 elsewhere): socket writes are most of a delivery's cost. */
+  readonly serverWritesPerIntent: readonly number[]
+  readonly serverReadsPerIntent: readonly number[]
+  /** The user-mode part of `serverCpuUsPerIntent` (the rest is kernel time, mostly socket writes). */
+  readonly serverUserUsPerIntent: readonly number[]
   readonly loadCpuPercent: readonly number[]
   readonly machineBusyPercent: number
   readonly loadAverage: number
@@ -168,6 +179,8 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
     const sent = reports.reduce((sum, report) => sum + report.windowIntents, 0)
     const answered = reports.reduce((sum, report) => sum + report.windowAcks, 0)
     const deliveries = reports.reduce((sum, report) => sum + report.windowDeliveries, 0)
+    const perIntent = (pick: (stats: ServerStats) => number) =>
+      after.map((stats, index) => (pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.intents - (before[index] as ServerStats).intents))
     const perServer = (pick: (stats: ServerStats) => number) =>
       after.map((stats, index) => ((pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.uptimeMs - (before[index] as ServerStats).uptimeMs)) * 100)
     return {
@@ -196,6 +209,10 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
       heapPerConnectionKiB: loaded.map((stats, index) => (stats.heapUsedBytes - (idle[index] as ServerStats).heapUsedBytes) / 1024 / Math.max(1, stats.connections)),
       serverCpuPercent: perServer((stats) => stats.cpuMs),
       serverLoopPercent: perServer((stats) => stats.loopActiveMs),
+      serverWritesPerIntent: perIntent((stats) => stats.writeCalls),
+      serverReadsPerIntent: perIntent((stats) => stats.readCalls),
+      serverUserUsPerIntent: perIntent((stats) => stats.userCpuMs * 1000),
+      serverCpuUsPerIntent: after.map((stats, index) => ((stats.cpuMs - (before[index] as ServerStats).cpuMs) * 1000) / Math.max(1, stats.intents - (before[index] as ServerStats).intents)),
       loadCpuPercent: reports.map((report) => report.cpuPercent),
       machineBusyPercent: busyPercent(machineStart, machineEnd),
       loadAverage,

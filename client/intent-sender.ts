@@ -1,4 +1,4 @@
-import { decodeIntentResult, encodeIntent, RealmsyncError, type HlcTimestamp, type IntentResult, type WorldValue } from '../core/index.js'
+import { decodeIntentResult, decodeSessionBatch, encodeIntent, isSessionBatch, RealmsyncError, type HlcTimestamp, type IntentResult, type SessionBatchItem, type WorldValue } from '../core/index.js'
 import { ReconnectingSocket, type ReconnectingSocketOptions } from './reconnecting-socket.js'
 import { decodeSessionControl, encodeAcked, type SessionControlMessage } from './session-control.js'
 
@@ -77,7 +77,7 @@ export class IntentSender {
           this.socket.send(entry.frame)
         }
       },
-      onMessage: (bytes) => this.onAnswer(bytes),
+      onMessage: (bytes) => this.onBinary(bytes),
       onClose: (code, reason, final) => {
         if (final) this.failAll(`closed with ${code}${reason ? ` (${reason})` : ''}`)
       },
@@ -155,14 +155,29 @@ export class IntentSender {
     this.session.onControl(message)
   }
 
-  private onAnswer(bytes: Uint8Array): void {
-    let result: IntentResult
+  /** A binary frame: a batch (asked for with `batch=1`), or a single answer from a gateway that does not batch. */
+  private onBinary(bytes: Uint8Array): void {
+    let items: SessionBatchItem[] | undefined
+    let result: IntentResult | undefined
     try {
-      result = decodeIntentResult(bytes)
+      if (isSessionBatch(bytes)) items = decodeSessionBatch(bytes)
+      else result = decodeIntentResult(bytes)
     } catch (error) {
+      // A frame that does not decode is refused whole: none of its items is applied.
       this.onError(error instanceof Error ? error : new Error(String(error)))
       return
     }
+    if (result !== undefined) {
+      this.onAnswer(result)
+      return
+    }
+    for (const item of items ?? []) {
+      if (item.kind === 'answer') this.onAnswer(item.result)
+      else this.session.onControl({ type: 'ephemeral', entries: item.entries, gone: item.gone })
+    }
+  }
+
+  private onAnswer(result: IntentResult): void {
     const entry = this.pending.get(result.seq)
     if (entry === undefined) {
       this.stats.strayAnswers++

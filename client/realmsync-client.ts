@@ -204,6 +204,8 @@ export const createRealmsyncClient = (options: RealmsyncClientOptions): Realmsyn
   }
   const intentQuery = (): Record<string, string> => ({
     session,
+    // Answers and ephemeral batches as batch frames (core/session-batch.ts); a gateway that predates them ignores this.
+    batch: '1',
     ...(resumeToken !== undefined ? { resume: resumeToken } : {}),
     ...(handoffPending ? { handoff: '1' } : {}),
   })

@@ -9,6 +9,7 @@ import { admitFrame, admitRate, frameBytes } from './frame-admission.js'
 import type { SessionLink } from './local-session.js'
 import { CLOSE_REDIRECT, decodeClientMessage, encodeServerControl, type ClientControl, type InterestArea, type ServerControl, type SessionRedirect } from './session-control.js'
 import { TokenBucket } from './token-bucket.js'
+import { SessionOutbox, type BatchSink, type SessionFlusher } from './session-outbox.js'
 import {
   CLOSE_INTERNAL_ERROR,
   CLOSE_INVALID_PAYLOAD,
@@ -24,8 +25,13 @@ import {
  * connections, because a session's intents belong to the player, not to any one document (a client
  * may sync several documents or none), and a path of its own leaves the y-websocket document
  * protocol byte for byte as stock clients expect. Each binary frame from the client is one encoded
- * `Intent` (core's versioned codec); each answer is one encoded `IntentResult`.
+ * `Intent` (core's versioned codec); each answer is one encoded `IntentResult`, or, for a client
+ * that connected with `batch=1`, one item of a batch frame (core/session-batch.ts) that also
+ * carries its ephemeral changes (session-outbox.ts).
  */
+
+/** Query parameter by which a client asks for batch frames (`batch=1`); without it, one frame per answer and JSON ephemeral batches. */
+export const BATCH_FRAMES_PARAM = 'batch'
 
 /** The path of the intent channel; it is not a document name. */
 export const INTENT_CHANNEL_PATH = '/.realmsync/intents'
@@ -65,11 +71,13 @@ export type IntentSubmitter = (intent: Intent) => Promise<IntentResult> | undefi
  * player other than the token's subject is rejected with `not-permitted` without reaching the
  * engine; the answer does not depend on world state, so a resend gets the same one.
  */
-export class IntentConnection implements SessionLink {
+export class IntentConnection implements SessionLink, BatchSink {
   /** This connection's message-rate bucket. */
   readonly bucket: TokenBucket
   private closing = false
   private expiryTimer: ReturnType<typeof setTimeout> | undefined
+  /** Answers and ephemeral batches waiting for the next flush, for a client that reads batch frames. */
+  private readonly outbox: SessionOutbox | undefined
 
   constructor(
     /** A label for logs: `<player>#<n>`. */
@@ -82,8 +90,11 @@ export class IntentConnection implements SessionLink {
     readonly limits: ConnectionLimits,
     private readonly events: IntentConnectionEvents,
     private readonly logger: Logger,
+    /** Given for a client that reads batch frames: its answers and ephemeral batches go out at this schedule's flushes. */
+    flusher?: SessionFlusher,
   ) {
     this.bucket = new TokenBucket(limits.messagesPerSecond, limits.burstMessages, performance.now())
+    this.outbox = flusher === undefined ? undefined : new SessionOutbox(this, flusher)
     ws.on('message', (data, isBinary) => this.onMessage(data, isBinary))
     ws.on('close', () => this.finish('normal'))
     ws.on('error', (error) => this.logger.debug({ client: label, err: error.message }, 'intent socket error'))
@@ -99,14 +110,43 @@ export class IntentConnection implements SessionLink {
     setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs).unref()
   }
 
-  /** Sends a session control message (a JSON text frame), unless the client reads too slowly. */
+  /** Whether this client reads batch frames. */
+  get batched(): boolean {
+    return this.outbox !== undefined
+  }
+
+  /**
+   * Sends a session control message: a JSON text frame, unless the client reads too slowly; an
+   * ephemeral batch to a batching client waits in its outbox instead. Anything waiting goes first,
+   * so a redirect never overtakes the answers before it.
+   */
   sendControl(message: ServerControl): void {
     if (this.closing) return
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.closeWith(CLOSE_TRY_AGAIN_LATER, `slow-reader: more than ${this.limits.maxBufferedBytes} bytes waiting to be sent`, 'slow-reader')
-      return
+    if (this.outbox !== undefined) {
+      if (message.type === 'ephemeral') {
+        this.outbox.queueEphemeral(message)
+        return
+      }
+      this.outbox.flush()
+      if (this.closing) return
     }
+    if (this.overBufferLimit()) return
     this.ws.send(encodeServerControl(message))
+  }
+
+  /** Sends one batch frame (the outbox's flush); false once closed. */
+  sendBatchFrame(frame: Uint8Array): boolean {
+    if (this.closing || this.overBufferLimit()) return false
+    this.ws.send(frame)
+    return true
+  }
+
+  /** Closes a client whose send buffer is over the limit (a slow reader); true if it was. */
+  private overBufferLimit(): boolean {
+    // Checked before queueing, so one frame larger than the limit still goes out to a client that keeps up.
+    if (this.ws.bufferedAmount <= this.limits.maxBufferedBytes) return false
+    this.closeWith(CLOSE_TRY_AGAIN_LATER, `slow-reader: more than ${this.limits.maxBufferedBytes} bytes waiting to be sent`, 'slow-reader')
+    return true
   }
 
   /** Sends the client to its session's home and closes with 4300. */
@@ -128,6 +168,7 @@ export class IntentConnection implements SessionLink {
     if (this.closing) return
     this.closing = true
     clearTimeout(this.expiryTimer)
+    this.outbox?.clear()
     this.events.onClosed(this, kind)
   }
 
@@ -135,10 +176,11 @@ export class IntentConnection implements SessionLink {
     this.events.onAnswered(this, result)
     // An answer that finds the socket gone is not lost: the client resends and the engine's dedupe answers again.
     if (this.closing) return
-    if (this.ws.bufferedAmount > this.limits.maxBufferedBytes) {
-      this.closeWith(CLOSE_TRY_AGAIN_LATER, `slow-reader: more than ${this.limits.maxBufferedBytes} bytes waiting to be sent`, 'slow-reader')
+    if (this.outbox !== undefined) {
+      this.outbox.queueAnswer(result)
       return
     }
+    if (this.overBufferLimit()) return
     this.ws.send(encodeIntentResult(result))
   }
 

@@ -89,12 +89,14 @@ export class InterestFanout {
     }
     for (const [view, entries] of routed) {
       const batch = view.filter(entries, this.store)
+      // Nothing for this view means nothing entered or left it: its watched entities stand. Most
+      // routed views are such grid neighbours, so this skips the bulk of the bookkeeping.
+      if (batch === undefined) continue
       for (const entry of entries) {
         if (entry.field !== POSITION_FIELD) continue
         if (view.visibleEntities.has(entry.entity)) this.watch(entry.entity, view)
         else this.unwatch(entry.entity, view)
       }
-      if (batch === undefined) continue
       this.batches++
       this.owners.get(view)?.sendControl(batch)
     }

@@ -19,13 +19,13 @@ const isJsonSafe = (value: EphemeralValue): boolean => {
   return true
 }
 
-const viewOf = (entry: EphemeralEntry): EphemeralView => ({ entity: entry.entity, field: entry.field, value: entry.value })
-
 /**
  * One client's interest-filtered window on the ephemeral layer: an entity is visible while its
  * `position` lies within the area's radius, and then every one of its fields reaches the client.
  * The whole world's ephemeral traffic never goes to every client: fan-out costs what is near.
- * Values holding bytes are left out (the batch is JSON).
+ * Values holding bytes are left out (the batch is JSON). Batches hold the store's own (immutable)
+ * entries rather than copies, so a batching gateway encodes each register once for every client
+ * that sees it.
  */
 export class InterestView {
   private area: InterestArea | undefined
@@ -70,7 +70,7 @@ export class InterestView {
     for (const entity of this.visible) if (!nowInside.has(entity)) gone.push(entity)
     for (const entity of nowInside) {
       if (this.visible.has(entity)) continue
-      for (const entry of Object.values(store.entity(entity))) if (isJsonSafe(entry.value)) entries.push(viewOf(entry))
+      for (const entry of Object.values(store.entity(entity))) if (isJsonSafe(entry.value)) entries.push(entry)
     }
     this.visible.clear()
     for (const entity of nowInside) this.visible.add(entity)
@@ -94,14 +94,14 @@ export class InterestView {
           this.visible.add(entry.entity)
           const goneAt = gone.indexOf(entry.entity)
           if (goneAt >= 0) gone.splice(goneAt, 1)
-          for (const other of Object.values(store.entity(entry.entity))) if (other.field !== POSITION_FIELD && isJsonSafe(other.value)) entries.push(viewOf(other))
+          for (const other of Object.values(store.entity(entry.entity))) if (other.field !== POSITION_FIELD && isJsonSafe(other.value)) entries.push(other)
         } else if (!inside && this.visible.delete(entry.entity)) {
           gone.push(entry.entity)
           continue
         }
-        if (inside) entries.push(viewOf(entry))
+        if (inside) entries.push(entry)
       } else if (this.visible.has(entry.entity) && isJsonSafe(entry.value)) {
-        entries.push(viewOf(entry))
+        entries.push(entry)
       }
     }
     return entries.length > 0 || gone.length > 0 ? { type: 'ephemeral', entries, gone } : undefined

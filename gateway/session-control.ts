@@ -79,7 +79,11 @@ export interface ClientAck {
 export type ClientControl = ({ readonly type: 'interest' } & InterestArea) | ClientAck
 
 /** The text frame of a server control message. */
-export const encodeServerControl = (message: ServerControl): string => JSON.stringify({ v: SESSION_CONTROL_VERSION, ...message })
+export const encodeServerControl = (message: ServerControl): string =>
+  message.type === 'ephemeral'
+    ? // Entries may be the store's own, stamps included: only what a client sees goes out.
+      JSON.stringify({ v: SESSION_CONTROL_VERSION, type: message.type, entries: message.entries.map(({ entity, field, value }) => ({ entity, field, value })), gone: message.gone })
+    : JSON.stringify({ v: SESSION_CONTROL_VERSION, ...message })
 
 /** A client control message that does not decode. */
 export class ClientControlError extends RealmsyncError {

@@ -18,7 +18,7 @@ import {
   type ConnectionCloseKind,
   type ConnectionLimits,
 } from './client-connection.js'
-import { INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions, type IntentSubmitter } from './intent-channel.js'
+import { BATCH_FRAMES_PARAM, INTENT_CHANNEL_PATH, IntentConnection, intentSessionId, isSessionNonce, type IntentChannelOptions, type IntentSubmitter } from './intent-channel.js'
 import { SessionHost, type DrainReport, type SessionAdmission, type SessionOptions } from './session-host.js'
 import type { SessionRegistry } from './session-registry.js'
 import { InterestFanout } from './interest-fanout.js'
@@ -26,6 +26,7 @@ import { EPOCH_AWARE_PARAM, EPOCH_HELD_PARAM } from './epoch-resync.js'
 import { CLOSE_REDIRECT, encodeServerControl, type InterestArea } from './session-control.js'
 import type { IntentEngine } from '../resolvers/index.js'
 import type { SpectatorHub } from '../spectator/index.js'
+import { SessionFlusher, type SessionFlushMode } from './session-outbox.js'
 import { SpectatorRooms, spectateRequestOf, type SpectateRequest } from './spectator-route.js'
 
 /** Settings of `startGateway`. */
@@ -67,6 +68,14 @@ export interface GatewayOptions {
   readonly spectators?: SpectatorHub
   /** Cell side of the interest fan-out's spatial index, in world units (about the usual interest radius). Default 64. */
   readonly interestCellSize?: number
+  /**
+   * When intent answers go out to clients that read batch frames (`batch=1`, as the realmsync
+   * client does): `'tick'` holds them for the fan-out tick, so an answer shares one frame (one
+   * socket write) with the ephemeral changes of that tick, its own intent's effect included, at up
+   * to `ephemeralIntervalMs` more ack latency; `'immediate'` sends them at the end of the event-loop
+   * turn. Default `'tick'` with sessions (which run the tick), else `'immediate'`.
+   */
+  readonly answerFlush?: SessionFlushMode
 }
 
 /** Counters of a gateway. */
@@ -97,6 +106,8 @@ export interface GatewayStats {
   redirects: number
   /** Ephemeral batches sent to subscribed clients. */
   ephemeralBatches: number
+  /** Batch frames sent to clients that read them (each may hold several answers and ephemeral batches). */
+  batchFrames: number
   /** Document connections closed to resync after their document moved to a new epoch, or refused holding an older epoch. */
   closedEpoch: number
 }
@@ -159,7 +170,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     burstMessages: options.burstMessages ?? 400,
     closeGraceMs: options.closeGraceMs ?? 5000,
   }
-  const counters: Omit<GatewayStats, 'connections' | 'ephemeralBatches'> = {
+  const counters: Omit<GatewayStats, 'connections' | 'ephemeralBatches' | 'batchFrames'> = {
     accepted: 0,
     refused: 0,
     closedMalformed: 0,
@@ -190,6 +201,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   let host: SessionHost | undefined
   const fanout = new InterestFanout(peer.ephemeral, options.interestCellSize !== undefined ? { cellSize: options.interestCellSize } : {})
   const spectatorRooms = options.spectators === undefined ? undefined : new SpectatorRooms(options.spectators, logger)
+  // Without sessions there is no tick to wait for.
+  const flusher = new SessionFlusher(options.sessions === undefined ? 'immediate' : (options.answerFlush ?? 'tick'))
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {
@@ -302,7 +315,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     }
   }
 
-  const admitIntents = (ws: WebSocket, nonce: string, grants: Grants, intents: IntentChannelOptions, admission: SessionAdmission | undefined): void => {
+  const admitIntents = (ws: WebSocket, nonce: string, grants: Grants, intents: IntentChannelOptions, admission: SessionAdmission | undefined, batched: boolean): void => {
     if (admission !== undefined && admission.kind !== 'admit') {
       if (admission.kind === 'redirect') {
         counters.redirects++
@@ -350,7 +363,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
             onAcked: (_: IntentConnection, seq: number) => session.acknowledged(Math.min(seq, session.lastAckedSeq)),
           }
         : {}),
-    }, logger)
+    }, logger, batched ? flusher : undefined)
     connections.add(connection)
     counters.accepted++
     if (session && admission?.kind === 'admit') {
@@ -409,8 +422,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const nonce = intentSessionOf(request.url)
     const outcome = typeof nonce === 'string' ? await authenticateRequest(request) : nonce
     let admission: SessionAdmission | undefined
+    const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams
     if (host && typeof nonce === 'string' && !('code' in outcome)) {
-      const query = new URL(request.url ?? '/', 'http://gateway.invalid').searchParams
       admission = await host.admit(outcome.player, nonce, query.get('resume') ?? undefined, query.get('handoff') === '1')
     }
     if (closed) {
@@ -425,7 +438,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
         return
       }
       if (closed || !options.intents) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else admitIntents(ws, nonce as string, outcome, options.intents, admission)
+      else admitIntents(ws, nonce as string, outcome, options.intents, admission, query.get(BATCH_FRAMES_PARAM) === '1')
     })
   }
 
@@ -451,13 +464,17 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const hostName = options.host === undefined || options.host === '0.0.0.0' || options.host === '::' ? '127.0.0.1' : options.host
     const url = options.sessions.url ?? `ws://${hostName.includes(':') ? `[${hostName}]` : hostName}:${port}`
     host = new SessionHost(peer, url, options.sessions, logger)
-    ephemeralTimer = setInterval(() => fanout.tick(), options.ephemeralIntervalMs ?? 50)
+    ephemeralTimer = setInterval(() => {
+      fanout.tick()
+      // The tick's batches and the answers held for it leave together, one frame per client.
+      flusher.flush()
+    }, options.ephemeralIntervalMs ?? 50)
     ephemeralTimer.unref()
   }
 
   return {
     port,
-    stats: () => ({ connections: connections.size, ...counters, ephemeralBatches: fanout.batches }),
+    stats: () => ({ connections: connections.size, ...counters, ephemeralBatches: fanout.batches, batchFrames: flusher.frames }),
     registry: host?.registry,
     drain: async (target) => {
       if (host === undefined) throw new RealmsyncError('no-sessions', 'drain needs a gateway started with `sessions`')
@@ -473,6 +490,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       stopEpochs()
       spectatorRooms?.close()
       clearInterval(ephemeralTimer)
+      flusher.close()
       for (const connection of [...connections]) connection.closeWith(CLOSE_GOING_AWAY, 'server shutting down', 'normal')
       for (const room of rooms.values()) room.destroy()
       rooms.clear()

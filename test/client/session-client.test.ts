@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
-import { encodeIntentResult } from '../../core/index.js'
+import { encodeIntentResult, encodeSessionBatch } from '../../core/index.js'
 import { createRealmsyncClient, type RealmsyncClient, type WebSocketConstructor } from '../../client/index.js'
 import { token } from '../gateway/intent-fixture.js'
 
@@ -50,6 +50,33 @@ describe('the client’s session side', () => {
     expect(c.home).toBe('fake')
     expect(c.resumeToken).toBe('tok')
     expect(sessions).toEqual(['fake'])
+  })
+
+  it('reads batch frames: ephemeral items are in view before the answers after them resolve; a frame that does not decode is refused whole', async () => {
+    let query = ''
+    const gateway = await fakeGateway((ws, url) => {
+      query = url
+      ws.send(JSON.stringify({ v: 1, type: 'session', session: 's', resumeToken: 'tok', home: 'fake', lastAckedSeq: 0 }))
+      ws.on('message', (data, isBinary) => {
+        if (!isBinary) return
+        const good = encodeSessionBatch([
+          { kind: 'ephemeral', entries: [{ entity: 'orc', field: 'position', value: { x: 1, y: 2 } }], gone: [] },
+          { kind: 'answer', result: { type: 'ack', seq: 1, result: 'moved' } },
+        ])
+        // The same frame cut short, carrying an answer that must not resolve and a register that must not land.
+        ws.send(encodeSessionBatch([{ kind: 'ephemeral', entries: [{ entity: 'troll', field: 'hp', value: 1 }], gone: [] }, { kind: 'answer', result: { type: 'ack', seq: 1, result: 'wrong' } }]).subarray(0, 20))
+        ws.send(good)
+      })
+    })
+    const errors: Error[] = []
+    const c = createRealmsyncClient({ url: gateway.url, token: await token('p'), WebSocket: WebSocket as unknown as WebSocketConstructor, onError: (e) => errors.push(e) })
+    clients.push(c)
+    await waitFor(() => c.home === 'fake', 'greeting')
+    expect(new URL(query, 'ws://x').searchParams.get('batch')).toBe('1')
+    const answer = await c.send('move', { x: 1 }).then((result) => ({ result, orc: c.ephemeral.get('orc') }))
+    expect(answer).toEqual({ result: { type: 'ack', seq: 1, result: 'moved' }, orc: { position: { x: 1, y: 2 } } })
+    expect(c.ephemeral.has('troll')).toBe(false)
+    expect(errors).toHaveLength(1)
   })
 
   it('follows a few redirects at once, then backs off like a drop, so two disagreeing peers cannot make it spin', async () => {

@@ -38,7 +38,8 @@ describe('InterestView', () => {
     expect(step()?.entries.map((e) => `${e.entity}.${e.field}`)).toEqual(['far.aim', 'far.position'])
     store.set('far', 'aim', 3)
     store.set('nowhere', 'aim', 4)
-    expect(step()?.entries).toEqual([{ entity: 'far', field: 'aim', value: 3 }])
+    // Batches carry the store's own entries (shared by every client that sees them); a client sees entity, field and value.
+    expect(step()?.entries.map(({ entity, field, value }) => ({ entity, field, value }))).toEqual([{ entity: 'far', field: 'aim', value: 3 }])
     store.set('near', 'position', { x: 50, y: 0 })
     store.set('far', 'position', 'not a position')
     expect(step()).toEqual({ type: 'ephemeral', entries: [], gone: ['near', 'far'] })
