@@ -72,8 +72,8 @@ export interface GatewayOptions {
    * When intent answers go out to clients that read batch frames (`batch=1`, as the realmsync
    * client does): `'tick'` holds them for the fan-out tick, so an answer shares one frame (one
    * socket write) with the ephemeral changes of that tick, its own intent's effect included, at up
-   * to `ephemeralIntervalMs` more ack latency; `'immediate'` sends them at the end of the event-loop
-   * turn. Default `'tick'` with sessions (which run the tick), else `'immediate'`.
+   * to `ephemeralIntervalMs` more ack latency (only with sessions, which run the tick);
+   * `'immediate'` (the default) sends them at the end of the event-loop turn.
    */
   readonly answerFlush?: SessionFlushMode
 }
@@ -202,7 +202,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
   const fanout = new InterestFanout(peer.ephemeral, options.interestCellSize !== undefined ? { cellSize: options.interestCellSize } : {})
   const spectatorRooms = options.spectators === undefined ? undefined : new SpectatorRooms(options.spectators, logger)
   // Without sessions there is no tick to wait for.
-  const flusher = new SessionFlusher(options.sessions === undefined ? 'immediate' : (options.answerFlush ?? 'tick'))
+  const flusher = new SessionFlusher(options.sessions === undefined ? 'immediate' : (options.answerFlush ?? 'immediate'))
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes ?? 16 * MIB })
   const server = createServer((_request, response) => {

@@ -13,9 +13,9 @@ let world: World
 let immediate: World
 
 beforeAll(async () => {
-  world = await startIntentWorld({ sessions: {}, ephemeralIntervalMs: 20 })
-  // A tick that never comes within a test: answers must not wait for it in immediate mode.
-  immediate = await startIntentWorld({ sessions: {}, ephemeralIntervalMs: 60_000, answerFlush: 'immediate' })
+  world = await startIntentWorld({ sessions: {}, ephemeralIntervalMs: 20, answerFlush: 'tick' })
+  // A tick that never comes within a test: answers must not wait for it in immediate mode (the default).
+  immediate = await startIntentWorld({ sessions: {}, ephemeralIntervalMs: 60_000 })
 })
 afterAll(async () => {
   await world.close()
