@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
-import type { DigestFrame, GossipFrame, Millis, PingFrame, PongFrame, Random, SyncFrame, WireMessage } from '../core/index.js'
+import type { DigestFrame, GossipFrame, Millis, PingFrame, PongFrame, PullFrame, Random, SyncFrame, WireMessage } from '../core/index.js'
 import { InvalidUpdateError, RealmsyncError, validateUpdate } from '../core/index.js'
 import {
+  encodeRangeAnswer,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeSyncUpdate,
@@ -43,7 +44,7 @@ export interface SyncCoreOptions {
 export type SyncTimer = 'antiEntropy' | 'ping' | 'digest' | 'lanes' | 'graft'
 
 /** Router messages the sync core takes from its driver. */
-export type RouterMessage = GossipFrame | DigestFrame | PingFrame | PongFrame
+export type RouterMessage = GossipFrame | DigestFrame | PullFrame | PingFrame | PongFrame
 
 /** What the sync core is told. */
 export type SyncEvent =
@@ -273,6 +274,9 @@ export class SyncCore {
           // A pull waits only as long as the eager copy could still come: its own timer, not the next digest round.
           this.armGraft()
           break
+        case 'pull':
+          this.answerPull(from, message)
+          break
         case 'ping':
           router.onPing(from, message)
           break
@@ -372,6 +376,19 @@ export class SyncCore {
         break
       }
     }
+  }
+
+  /** Answers a pull with exactly the asked ranges (and later updates of their clients), as sync step 2. */
+  private answerPull(from: string, pull: PullFrame): void {
+    const state = this.docs.get(pull.doc)
+    if (state === undefined) {
+      this.stats.unknownDocumentFrames++
+      return
+    }
+    const step2 = encodeRangeAnswer(state.doc, pull.ranges)
+    if (step2 === undefined) return
+    this.outbox.push(this.sync(from, pull.doc, step2))
+    this.stats.step2Sent++
   }
 
   private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {

@@ -144,10 +144,11 @@ describe('router settings and messages', () => {
     expect(() => resolveRouterSettings({ kind: 'nope' as 'flood' })).toThrow(/unknown router/)
   })
 
-  it('encodes gossip, digest, ping and pong frames and refuses truncated ones', () => {
+  it('encodes gossip, digest, pull, ping and pong frames and refuses truncated ones', () => {
     const messages: WireMessage[] = [
       { type: 'gossip', doc: 'world/1', origin: 'peer-1', seq: 7, tree: 1, sentAt: 1234.5, update: new Uint8Array([1, 2, 3]) },
-      { type: 'digest', doc: 'world/1', stateVector: new Uint8Array([1, 5, 3]) },
+      { type: 'digest', doc: 'world/1', ranges: [{ client: 1, from: 5, to: 8 }, { client: 2 ** 32 - 1, from: 0, to: 1 }] },
+      { type: 'pull', doc: 'world/1', ranges: [{ client: 9, from: 300, to: 301 }] },
       { type: 'ping', nonce: 3, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, links: [{ peer: 'a', oneWayMs: 12.3 }, { peer: 'b', oneWayMs: null }] },
       { type: 'pong', nonce: 3, coordinate: { x: 0, y: 0, height: 0.05, error: 1 } },
     ]
