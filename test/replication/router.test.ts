@@ -243,6 +243,7 @@ describe('router metrics', () => {
     // Both writes were made in one turn: the critical one took the queued normal one along, one message.
     expect(text).toMatch(/realmsync_propagation_seconds_count\{peer="p1"\} 1/)
     expect(text).toMatch(/realmsync_router_pings_sent_total\{peer="p1"\} [1-9]/)
+    expect(text).toMatch(/realmsync_router_digest_ranges_total\{peer="p1"\} \d/)
     expect(text).toMatch(/realmsync_peer_rtt_seconds\{peer="p1",remote="p0"\} 0\.01/)
     expect(text).toMatch(/realmsync_lane_sends_total\{peer="p1"\} 0/)
     for (const peer of peers) peer.close()
