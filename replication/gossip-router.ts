@@ -107,8 +107,8 @@ const unitHash = (tree: number, a: string, b: string): number => {
  * reaches each peer about as fast as the direct link at one message per peer; under loss the origin
  * adds perturbed redundant trees. Repair: peers announce the clock ranges of updates they newly
  * hold (digests) to a few others while a document changes; a peer that sees it lacks a range pulls
- * exactly that range after a short wait (Plumtree's graft). Anti-entropy stays as the safety net. `random` pushes along a random mesh of
- * degree D instead, like gossipsub, with the same digests.
+ * exactly that range after a short wait (Plumtree's graft). Anti-entropy stays as the safety net.
+ * `random` pushes along a random mesh of degree D instead, like gossipsub, with the same digests.
  */
 export class GossipRouter {
   readonly stats: RouterStats = { eagerSent: 0, trees: 0, duplicateGossip: 0, childrenAdopted: 0, digestsSent: 0, grafts: 0, gapPulls: 0, digestRanges: 0, pingsSent: 0, pingsLost: 0, treeRebuilds: 0, eagerSetChanges: 0 }
