@@ -176,6 +176,10 @@ describe('the latency router on the simulator', () => {
     expect(latency.stretch.p99).toBeLessThan(random.stretch.p99)
     expect(latency.stretch.p50).toBeLessThan(1.1)
     expect(latency.routerStats.eagerSent).toBeGreaterThan(0)
+    // Digests name each update to a bounded number of peers (the near window of 6 and lazyFanout
+    // far ones), not to every peer as state-vector deltas did: per update per peer at most 10 ranges.
+    expect(latency.routerStats.digestRanges).toBeGreaterThan(0)
+    expect(latency.routerStats.digestRanges!).toBeLessThanOrEqual(10 * latency.updates * 20)
   })
 
   it('loses nothing under 20% loss, using redundant trees and repairs', () => {
