@@ -11,8 +11,9 @@ import {
   readStrictFloat64,
   readStrictString,
   readStrictUint,
+  remaining,
 } from './strict-decoding.js'
-import type { LinkReport, NetworkCoordinate } from './wire-messages.js'
+import type { ClockRange, LinkReport, NetworkCoordinate } from './wire-messages.js'
 
 /** The wire-format version this build writes and accepts. */
 export const WIRE_VERSION = 1
@@ -119,8 +120,9 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
       encoding.writeVarUint8Array(encoder, message.update)
       break
     case 'digest':
+    case 'pull':
       writeName(encoder, message.doc)
-      encoding.writeVarUint8Array(encoder, message.stateVector)
+      writeClockRanges(encoder, message.ranges)
       break
     case 'ping':
       writeCount(encoder, message.nonce, 'ping nonce')
@@ -165,6 +167,40 @@ const writeCoordinate = (encoder: encoding.Encoder, coordinate: NetworkCoordinat
     if (!Number.isFinite(value)) throw new MalformedFrameError('coordinates must be finite numbers')
     encoding.writeFloat64(encoder, value)
   }
+}
+
+// A range is written as client, from, length (not `to`): lengths are small, so most take one byte.
+const writeClockRanges = (encoder: encoding.Encoder, ranges: readonly ClockRange[]): void => {
+  const clients = new Set<number>()
+  encoding.writeVarUint(encoder, ranges.length)
+  for (const range of ranges) {
+    // Refuse here what the receiver's decoder would refuse: it would penalise us for the frame.
+    if (clients.has(range.client)) throw new MalformedFrameError(`clock ranges name client ${range.client} twice`)
+    clients.add(range.client)
+    writeCount(encoder, range.client, 'range client')
+    writeCount(encoder, range.from, 'range start')
+    if (!Number.isSafeInteger(range.to) || range.to <= range.from) throw new MalformedFrameError(`clock range of client ${range.client} must be non-empty`)
+    encoding.writeVarUint(encoder, range.to - range.from)
+  }
+}
+
+const readClockRanges = (decoder: decoding.Decoder, what: string): ClockRange[] => {
+  const count = readStrictUint(decoder, `${what} count`)
+  // Each range takes at least 3 bytes: refuse counts the frame cannot hold before allocating.
+  if (count * 3 > remaining(decoder)) throw new MalformedFrameError(`${what} count ${count} exceeds frame size`)
+  const ranges: ClockRange[] = []
+  const clients = new Set<number>()
+  for (let i = 0; i < count; i++) {
+    const client = readStrictUint(decoder, `${what} client`)
+    const from = readStrictUint(decoder, `${what} start`)
+    const length = readStrictUint(decoder, `${what} length`)
+    if (length === 0) throw new MalformedFrameError(`${what} of client ${client} is empty`)
+    if (from + length > Number.MAX_SAFE_INTEGER) throw new MalformedFrameError(`${what} of client ${client} ends past the largest safe integer`)
+    if (clients.has(client)) throw new MalformedFrameError(`${what}s name client ${client} twice`)
+    clients.add(client)
+    ranges.push({ client, from, to: from + length })
+  }
+  return ranges
 }
 
 const readCoordinate = (decoder: decoding.Decoder): NetworkCoordinate => {
@@ -239,10 +275,11 @@ export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): Wire
       message = { type: 'gossip', doc, origin, seq, tree, sentAt, update }
       break
     }
-    case MESSAGE_TAGS.digest: {
+    case MESSAGE_TAGS.digest:
+    case MESSAGE_TAGS.pull: {
+      const type = tag === MESSAGE_TAGS.digest ? 'digest' : 'pull'
       const doc = readStrictString(decoder, 'document name', MAX_NAME_BYTES)
-      const stateVector = readStrictBytes(decoder, 'digest state vector', limit)
-      message = { type: 'digest', doc, stateVector }
+      message = { type, doc, ranges: readClockRanges(decoder, `${type} range`) }
       break
     }
     case MESSAGE_TAGS.ping: {

@@ -34,12 +34,35 @@ export interface GossipFrame {
   readonly update: Uint8Array
 }
 
-/** A lazy digest: the sender's state vector of a document, so the receiver can pull what it misses. */
+/** Updates of one Yjs client (one replica's causal chain): clocks `from` (inclusive) to `to` (exclusive). */
+export interface ClockRange {
+  readonly client: number
+  readonly from: number
+  readonly to: number
+}
+
+/**
+ * A lazy digest: per Yjs client, the clock range of the updates the sender newly holds and has not
+ * yet told this receiver. A receiver whose own clock for a client is below a range's `to` lacks
+ * updates the sender holds (Yjs clocks are contiguous per client) and pulls them.
+ */
 export interface DigestFrame {
   readonly type: 'digest'
   readonly doc: string
-  /** `Y.encodeStateVector` of the sender's replica. */
-  readonly stateVector: Uint8Array
+  /** At most one range per client, each non-empty. */
+  readonly ranges: readonly ClockRange[]
+}
+
+/**
+ * A pull (Plumtree's graft): asks the receiver for each listed client's updates from `from` on. The
+ * answer is a sync step 2 holding at least `from` to `to` of each client, as far as the receiver
+ * has them, and may hold later ones of those clients too.
+ */
+export interface PullFrame {
+  readonly type: 'pull'
+  readonly doc: string
+  /** At most one range per client, each non-empty. */
+  readonly ranges: readonly ClockRange[]
 }
 
 /** A peer's network coordinate (Vivaldi: a 2-D position plus a height for the access link), in ms. */
@@ -85,15 +108,17 @@ export interface ChannelFrame {
 }
 
 /** Every message realmsync peers exchange. */
-export type WireMessage = SyncFrame | EphemeralFrame | GossipFrame | DigestFrame | PingFrame | PongFrame | ChannelFrame
+export type WireMessage = SyncFrame | EphemeralFrame | GossipFrame | DigestFrame | PullFrame | PingFrame | PongFrame | ChannelFrame
 
 /** The numeric tag of each message type on the wire. Never reuse a retired number. */
 export const MESSAGE_TAGS = {
   sync: 0,
   ephemeral: 1,
   gossip: 2,
-  digest: 3,
+  // 3 is retired: digests that carried a state vector (before clock ranges).
   ping: 4,
   pong: 5,
   channel: 6,
+  digest: 7,
+  pull: 8,
 } as const satisfies Record<WireMessage['type'], number>

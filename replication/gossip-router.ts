@@ -1,5 +1,7 @@
 import * as Y from 'yjs'
-import type { DigestFrame, GossipFrame, Millis, NetworkCoordinate, PingFrame, PongFrame, Random, WireMessage } from '../core/index.js'
+import type { ClockRange, DigestFrame, GossipFrame, Millis, NetworkCoordinate, PingFrame, PongFrame, Random, WireMessage } from '../core/index.js'
+import { holdsRanges, mergeRangeLists, missingRanges, pendingRanges } from './clock-ranges.js'
+import { DigestLedger } from './digest-ledger.js'
 import { buildTree, type DisseminationTree } from './dissemination-tree.js'
 import { LatencyMap } from './latency-map.js'
 import type { RouterSettings } from './router-settings.js'
@@ -17,8 +19,10 @@ export interface RouterHost {
   document(name: string): Y.Doc | undefined
   /** Applies an update that arrived from `from`; true if the replica now waits on missing updates. Throws a RealmsyncError if invalid. */
   apply(from: string, doc: string, update: Uint8Array): boolean
-  /** Asks `peer` for what this replica lacks (sync step 1). */
+  /** Asks `peer` for everything this replica lacks (sync step 1): when a gap cannot be named by clock ranges. */
   pull(peer: string, doc: string): void
+  /** The ranges updates held back (not yet given to Yjs) wait for, per document; none by default. */
+  heldRanges?(doc: string): readonly ClockRange[]
   /** The first copy of an update arrived, `delayMs` after its origin sent it (by the two clocks). */
   delivered(doc: string, origin: string, delayMs: Millis): void
 }
@@ -38,6 +42,8 @@ export interface RouterStats {
   grafts: number
   /** Pulls because an arriving update could not integrate (an earlier one was lost). */
   gapPulls: number
+  /** Clock ranges named in the digests sent. */
+  digestRanges: number
   pingsSent: number
   pingsLost: number
   treeRebuilds: number
@@ -53,7 +59,8 @@ interface Outstanding {
 interface PendingPull {
   readonly peer: string
   readonly due: Millis
-  readonly stateVector: Map<number, number>
+  /** Per client, the clock digests said peers hold up to: the pull asks for what is still missing below it. */
+  readonly wanted: Map<number, number>
   /** Pulls already sent for this gap (a lost ask or answer is asked again, up to MAX_GRAFT_TRIES). */
   readonly tries: number
 }
@@ -75,10 +82,10 @@ export const DIRECT_TREE = 64
 // Pulls for one gap before it is left to the next digest or anti-entropy.
 const MAX_GRAFT_TRIES = 3
 
-/** The larger clock of each client in either state vector. */
-const mergeVectors = (a: ReadonlyMap<number, number>, b: ReadonlyMap<number, number>): Map<number, number> => {
-  const out = new Map(a)
-  for (const [client, clock] of b) if (clock > (out.get(client) ?? 0)) out.set(client, clock)
+/** Per client, the larger end of the ranges in `wanted` and `ranges`. */
+const mergeWanted = (wanted: ReadonlyMap<number, number> | undefined, ranges: readonly ClockRange[]): Map<number, number> => {
+  const out = new Map(wanted)
+  for (const range of ranges) if (range.to > (out.get(range.client) ?? 0)) out.set(range.client, range.to)
   return out
 }
 
@@ -97,13 +104,13 @@ const unitHash = (tree: number, a: string, b: string): number => {
  * latency map. Dissemination: each update is pushed along a tree rooted at its origin, built by
  * every peer from that map with the same greedy earliest-arrival rule and bounded fan-out, so it
  * reaches each peer about as fast as the direct link at one message per peer; under loss the origin
- * adds perturbed redundant trees. Repair: peers announce state vectors (digests) to a few others
- * while a document changes; a peer that sees it lacks something pulls it after a short wait
- * (Plumtree's graft). Anti-entropy stays as the safety net. `random` pushes along a random mesh of
- * degree D instead, like gossipsub, with the same digests.
+ * adds perturbed redundant trees. Repair: peers announce the clock ranges of updates they newly
+ * hold (digests) to a few others while a document changes; a peer that sees it lacks a range pulls
+ * exactly that range after a short wait (Plumtree's graft). Anti-entropy stays as the safety net.
+ * `random` pushes along a random mesh of degree D instead, like gossipsub, with the same digests.
  */
 export class GossipRouter {
-  readonly stats: RouterStats = { eagerSent: 0, trees: 0, duplicateGossip: 0, childrenAdopted: 0, digestsSent: 0, grafts: 0, gapPulls: 0, pingsSent: 0, pingsLost: 0, treeRebuilds: 0, eagerSetChanges: 0 }
+  readonly stats: RouterStats = { eagerSent: 0, trees: 0, duplicateGossip: 0, childrenAdopted: 0, digestsSent: 0, grafts: 0, gapPulls: 0, digestRanges: 0, pingsSent: 0, pingsLost: 0, treeRebuilds: 0, eagerSetChanges: 0 }
   private readonly peers = new Set<string>()
   private readonly estimators = new Map<string, RttEstimator>()
   private readonly outstanding = new Map<string, Outstanding>()
@@ -128,9 +135,9 @@ export class GossipRouter {
   private readonly dirty = new Map<string, number>()
   private readonly pulls = new Map<string, PendingPull>()
   private readonly lastPull = new Map<string, Millis>()
-  /** What this peer last told each peer in digests, per document (digests carry only changes). */
-  private readonly told = new Map<string, Map<string, { older: Map<number, number>; newer: Map<number, number> }>>()
-  /** The latest state vector each peer announced, per document: where to pull from. */
+  /** What to announce in digests, and what each peer has been told. */
+  private readonly ledger: DigestLedger
+  /** Per document and peer, per client the clock it is known to hold up to (from its digests and the updates it sent): where to pull from. */
   private readonly announced = new Map<string, Map<string, Map<number, number>>>()
   private digestCursor = 0
   private lastEagerSet = ''
@@ -138,7 +145,11 @@ export class GossipRouter {
   constructor(
     private readonly settings: RouterSettings,
     private readonly host: RouterHost,
-  ) {}
+  ) {
+    // Far (random) digest targets per update: 2 instead of 4 saved a sixth of digest bytes, but in
+    // regions-lossy (seed 3) left a gap to anti-entropy for 0.7 s after the spikes ended.
+    this.ledger = new DigestLedger(settings.digestLingerRounds, settings.lazyFanout)
+  }
 
   /** A connection came up: probe it at once so the latency map fills quickly. */
   peerUp(peer: string, now: Millis): void {
@@ -158,7 +169,7 @@ export class GossipRouter {
     for (const [doc, mesh] of this.meshes) this.meshes.set(doc, mesh.filter((member) => member !== peer))
     for (const byPeer of this.announced.values()) byPeer.delete(peer)
     // A reconnected peer may have lost what we told it: start its digests from scratch.
-    this.told.delete(peer)
+    this.ledger.forgetPeer(peer)
     this.reportOwnLinks()
   }
 
@@ -169,12 +180,12 @@ export class GossipRouter {
     this.pulls.delete(doc)
     this.lastPull.delete(doc)
     this.announced.delete(doc)
-    for (const told of this.told.values()) told.delete(doc)
+    this.ledger.forgetDocument(doc)
   }
 
   /** Disseminates an update made on this peer. */
   publish(doc: string, update: Uint8Array, now: Millis): void {
-    this.touch(doc)
+    this.touch(doc, () => Y.parseUpdateMeta(update).from)
     const seq = (this.seq = this.seq < 0 ? Math.floor(Math.max(0, now) * SEQ_PER_MS) : this.seq + 1)
     const copies = this.settings.kind === 'latency' ? this.treeCount() : 1
     for (let tree = 0; tree < copies; tree++) {
@@ -219,34 +230,43 @@ export class GossipRouter {
       const contiguous = new Map([...meta.to].filter(([client]) => (meta.from.get(client) ?? 0) <= (known?.get(client) ?? 0)))
       this.noteHolds(frame.doc, from, contiguous)
     }
-    this.touch(frame.doc)
+    this.touch(frame.doc, () => meta.from)
     this.relay(frame, from)
     // An update that cannot integrate proves an earlier one was lost on the way here (a tree's
     // updates share a FIFO path), and the sender holds it: ask at once rather than wait for a digest.
     if (waiting) this.pullNow(from, frame.doc, now)
   }
 
-  private pullNow(peer: string, doc: string, now: Millis): void {
-    const last = this.lastPull.get(doc)
+  private pullNow(peer: string, name: string, now: Millis): void {
+    const last = this.lastPull.get(name)
     // One pull per round trip: a second ask before the first answer could land is waste.
     if (last !== undefined && now - last < Math.max(5, 2 * this.latency.oneWay(this.host.self, peer))) return
-    this.lastPull.set(doc, now)
+    const doc = this.host.document(name)
+    if (doc === undefined) return
+    this.lastPull.set(name, now)
     this.stats.gapPulls++
-    this.host.pull(peer, doc)
+    const held = this.host.heldRanges?.(name) ?? []
+    const pending = pendingRanges(doc)
+    const ranges = pending === undefined ? (held.length > 0 ? [...held] : undefined) : mergeRangeLists(pending, held)
+    // Only deletions pending: they do not name the structs they wait for, so ask for everything.
+    if (ranges === undefined) this.host.pull(peer, name)
+    else this.host.send(peer, { type: 'pull', doc: name, ranges })
   }
 
-  /** A digest arrived: if the sender holds updates this replica lacks, plan a pull unless they arrive first. */
+  /** A digest arrived: if the sender holds ranges this replica lacks, plan a pull unless they arrive first. */
   onDigest(from: string, frame: DigestFrame, now: Millis): void {
     const doc = this.host.document(frame.doc)
     if (doc === undefined) return
-    const remote = Y.decodeStateVector(frame.stateVector)
-    // Digests carry only what changed since the last one to us: fold them into what this peer has told.
-    this.noteHolds(frame.doc, from, remote)
-    if (!this.lacks(doc, remote)) return
+    const holds = new Map(frame.ranges.map((range) => [range.client, range.to]))
+    this.noteHolds(frame.doc, from, holds)
+    const missing = missingRanges(doc, holds)
+    if (missing.length === 0) return
     const due = now + this.graftWait(from)
     const planned = this.pulls.get(frame.doc)
-    if (planned !== undefined && planned.due <= due) return
-    this.pulls.set(frame.doc, { peer: from, due, stateVector: planned === undefined ? remote : mergeVectors(planned.stateVector, remote), tries: planned?.tries ?? 0 })
+    // An earlier plan keeps its time (and its announcer) but takes in the new ranges: a gap named
+    // once is pulled with the next one, not forgotten.
+    if (planned !== undefined && planned.due <= due) this.pulls.set(frame.doc, { ...planned, wanted: mergeWanted(planned.wanted, missing) })
+    else this.pulls.set(frame.doc, { peer: from, due, wanted: mergeWanted(planned?.wanted, missing), tries: planned?.tries ?? 0 })
   }
 
   /** Records that `peer` holds every update up to `clocks` (per client) of a document. */
@@ -278,22 +298,21 @@ export class GossipRouter {
     return next
   }
 
-  /** Pulls what digests showed missing and the eager path has not brought by now (Plumtree's graft). */
+  /** Pulls exactly the ranges digests showed missing that the eager path has not brought by now (Plumtree's graft). */
   graftTick(now: Millis): void {
     for (const [name, pull] of this.pulls) {
       if (pull.due > now) continue
       this.pulls.delete(name)
       const doc = this.host.document(name)
-      if (doc !== undefined && this.lacks(doc, pull.stateVector)) {
-        const source = this.nearestHolder(name, doc, pull)
-        if (source !== undefined) {
-          this.stats.grafts++
-          this.host.pull(source, name)
-          // Under loss the ask or its answer is lost as often as an update: ask again once the
-          // answer is overdue rather than wait for another digest to name the gap.
-          if (pull.tries + 1 < MAX_GRAFT_TRIES) this.pulls.set(name, { peer: source, due: now + this.answerWait(source), stateVector: pull.stateVector, tries: pull.tries + 1 })
-        }
-      }
+      const ranges = doc === undefined ? [] : missingRanges(doc, pull.wanted)
+      if (ranges.length === 0) continue
+      const source = this.nearestHolder(name, ranges, pull.peer)
+      if (source === undefined) continue
+      this.stats.grafts++
+      this.host.send(source, { type: 'pull', doc: name, ranges })
+      // Under loss the ask or its answer is lost as often as an update: ask again once the
+      // answer is overdue rather than wait for another digest to name the gap.
+      if (pull.tries + 1 < MAX_GRAFT_TRIES) this.pulls.set(name, { peer: source, due: now + this.answerWait(source), wanted: pull.wanted, tries: pull.tries + 1 })
     }
   }
 
@@ -389,7 +408,11 @@ export class GossipRouter {
     return young || this.peers.size === 0 ? fast : interval
   }
 
-  /** The digest timer: announce changing documents to a few peers, and pull what digests showed missing. */
+  /**
+   * The digest timer: announce to a few peers the clock ranges of updates newly seen (within the
+   * last `digestLingerRounds` rounds) that they were not told and are not known to hold, and pull
+   * what digests showed missing.
+   */
   digestTick(now: Millis): void {
     this.graftTick(now)
     if (this.dirty.size === 0 || this.peers.size === 0) return
@@ -398,28 +421,17 @@ export class GossipRouter {
       const doc = this.host.document(name)
       if (doc === undefined || rounds <= 0) {
         this.dirty.delete(name)
+        this.ledger.idle(name)
         continue
       }
       this.dirty.set(name, rounds - 1)
-      for (const peer of targets) {
-        // Only what moved since the digest before last to this peer: a state vector of the changed
-        // clients, each change told twice so one lost digest does not hide a gap.
-        let told = this.told.get(peer)
-        if (told === undefined) this.told.set(peer, (told = new Map()))
-        const last = told.get(name) ?? { older: new Map<number, number>(), newer: new Map<number, number>() }
-        const delta = new Map<number, number>()
-        const current = new Map<number, number>()
-        const holds = this.announced.get(name)?.get(peer)
-        for (const client of doc.store.clients.keys()) {
-          const clock = Y.getState(doc.store, client)
-          current.set(client, clock)
-          // Nothing the peer is known to hold already (it said so in a digest, or sent us the update).
-          if (clock > (last.older.get(client) ?? 0) && clock > (holds?.get(client) ?? 0)) delta.set(client, clock)
-        }
-        told.set(name, { older: last.newer, newer: current })
-        if (delta.size === 0) continue
-        this.host.send(peer, { type: 'digest', doc: name, stateVector: Y.encodeStateVector(delta) })
+      if (this.ledger.beginRound(name, doc).length === 0) continue
+      for (const { peer, near } of targets) {
+        const ranges = this.ledger.rangesFor(peer, name, this.announced.get(name)?.get(peer), !near)
+        if (ranges.length === 0) continue
+        this.host.send(peer, { type: 'digest', doc: name, ranges })
         this.stats.digestsSent++
+        this.stats.digestRanges += ranges.length
       }
     }
   }
@@ -473,26 +485,19 @@ export class GossipRouter {
     }
   }
 
-  /** The nearest connected peer that announced everything this replica lacks from `pull`, else the announcer. */
-  private nearestHolder(name: string, doc: Y.Doc, pull: PendingPull): string | undefined {
+  /** The nearest connected peer known to hold every range, else `announcer` (who named at least some of them). */
+  private nearestHolder(name: string, ranges: readonly ClockRange[], announcer: string): string | undefined {
     let best: string | undefined
     let bestMs = Infinity
-    for (const [peer, announced] of this.announced.get(name) ?? []) {
-      if (!this.peers.has(peer)) continue
-      let covers = true
-      for (const [client, clock] of pull.stateVector) {
-        if (clock > Y.getState(doc.store, client) && (announced.get(client) ?? 0) < clock) {
-          covers = false
-          break
-        }
-      }
+    for (const [peer, holds] of this.announced.get(name) ?? []) {
+      if (!this.peers.has(peer) || !holdsRanges(holds, ranges)) continue
       const ms = this.latency.oneWay(this.host.self, peer)
-      if (covers && (ms < bestMs || (ms === bestMs && best !== undefined && peer < best))) {
+      if (ms < bestMs || (ms === bestMs && best !== undefined && peer < best)) {
         best = peer
         bestMs = ms
       }
     }
-    return best ?? (this.peers.has(pull.peer) ? pull.peer : undefined)
+    return best ?? (this.peers.has(announcer) ? announcer : undefined)
   }
 
   /** My children in an origin's tree; a child I cannot reach is skipped and its children adopted. */
@@ -524,18 +529,22 @@ export class GossipRouter {
     return mesh
   }
 
-  private digestTargets(): string[] {
+  private digestTargets(): Array<{ peer: string; near: boolean }> {
     // Half the digests go to the nearest peers in turn (they share most of our fate and repair
-    // fastest), half to random ones (so a gap anywhere is eventually seen).
+    // fastest: each hears of every update within the window), half to random ones (so a gap
+    // anywhere is seen; each update goes to only a few of them, or digests grow with the cluster).
     const byDistance = [...this.peers].sort((a, b) => this.latency.oneWay(this.host.self, a) - this.latency.oneWay(this.host.self, b) || (a < b ? -1 : 1))
     const count = Math.min(this.settings.lazyFanout, byDistance.length)
     const near = Math.ceil(count / 2)
     const window = Math.min(byDistance.length, near * 3)
-    const targets = new Set<string>()
-    for (let i = 0; i < near; i++) targets.add(byDistance[(this.digestCursor + i) % window] as string)
+    const targets = new Map<string, boolean>()
+    for (let i = 0; i < near; i++) targets.set(byDistance[(this.digestCursor + i) % window] as string, true)
     this.digestCursor = (this.digestCursor + near) % Math.max(1, window)
-    while (targets.size < count) targets.add(this.host.random.pick(byDistance))
-    return [...targets]
+    while (targets.size < count) {
+      const peer = this.host.random.pick(byDistance)
+      if (!targets.has(peer)) targets.set(peer, false)
+    }
+    return [...targets].map(([peer, isNear]) => ({ peer, near: isNear }))
   }
 
   /**
@@ -588,12 +597,10 @@ export class GossipRouter {
     return this.seen.remember(frame.origin, frame.seq, this.settings.kind === 'random' ? 0 : frame.tree)
   }
 
-  private touch(doc: string): void {
-    this.dirty.set(doc, this.settings.digestLingerRounds)
-  }
-
-  private lacks(doc: Y.Doc, remote: Map<number, number>): boolean {
-    for (const [client, clock] of remote) if (clock > Y.getState(doc.store, client)) return true
-    return false
+  /** A document changed (by `update`, whose start clocks `before` gives): announce it for the next rounds. */
+  private touch(name: string, before: () => ReadonlyMap<number, number>): void {
+    const doc = this.host.document(name)
+    if (doc !== undefined) this.ledger.changed(name, doc, before)
+    this.dirty.set(name, this.settings.digestLingerRounds)
   }
 }

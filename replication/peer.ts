@@ -20,6 +20,7 @@ import {
   type SyncFrame,
   type GossipFrame,
   type DigestFrame,
+  type PullFrame,
 } from '../core/index.js'
 import type { EndpointId, Transport } from '../transports/index.js'
 import { InvalidDocumentNameError } from './errors.js'
@@ -149,7 +150,7 @@ export class Peer {
   private readonly replicaDetach = new Map<string, () => void>()
   private readonly switchListeners = new Set<(event: EpochSwitch) => void>()
   /** Frames of epochs this peer has not switched to yet, by wire name, fed in once it has. */
-  private readonly heldFrames = new Map<string, Array<{ from: string; message: SyncFrame | GossipFrame | DigestFrame }>>()
+  private readonly heldFrames = new Map<string, Array<{ from: string; message: SyncFrame | GossipFrame | DigestFrame | PullFrame }>>()
 
   constructor(options: PeerOptions) {
     this.id = options.id
@@ -321,7 +322,7 @@ export class Peer {
     this.replayHeld(wire)
   }
 
-  private hold(from: string, message: SyncFrame | GossipFrame | DigestFrame): void {
+  private hold(from: string, message: SyncFrame | GossipFrame | DigestFrame | PullFrame): void {
     let held = this.heldFrames.get(message.doc)
     if (held === undefined) {
       // Only a few epochs' worth is kept: a peer that far behind catches up by state vector anyway.
@@ -523,7 +524,7 @@ export class Peer {
       }
       throw error
     }
-    if ((message.type === 'sync' || message.type === 'gossip' || message.type === 'digest') && this.epochs !== undefined) {
+    if ((message.type === 'sync' || message.type === 'gossip' || message.type === 'digest' || message.type === 'pull') && this.epochs !== undefined) {
       const route = this.epochs.route(from, message.doc)
       if (route === 'hold') this.hold(from, message)
       if (route !== 'pass') return

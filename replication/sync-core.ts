@@ -1,7 +1,8 @@
 import * as Y from 'yjs'
-import type { DigestFrame, GossipFrame, Millis, PingFrame, PongFrame, Random, SyncFrame, WireMessage } from '../core/index.js'
+import type { ClockRange, DigestFrame, GossipFrame, Millis, PingFrame, PongFrame, PullFrame, Random, SyncFrame, WireMessage } from '../core/index.js'
 import { InvalidUpdateError, RealmsyncError, validateUpdate } from '../core/index.js'
 import {
+  encodeRangeAnswer,
   encodeSyncStep1,
   encodeSyncStep2,
   encodeSyncUpdate,
@@ -43,7 +44,7 @@ export interface SyncCoreOptions {
 export type SyncTimer = 'antiEntropy' | 'ping' | 'digest' | 'lanes' | 'graft'
 
 /** Router messages the sync core takes from its driver. */
-export type RouterMessage = GossipFrame | DigestFrame | PingFrame | PongFrame
+export type RouterMessage = GossipFrame | DigestFrame | PullFrame | PingFrame | PongFrame
 
 /** What the sync core is told. */
 export type SyncEvent =
@@ -148,6 +149,7 @@ export class SyncCore {
               if (state === undefined) return false
               return this.apply(from, name, state.doc, update)
             },
+            heldRanges: (name) => this.heldRanges(name),
             pull: (peer, name) => {
               const state = this.docs.get(name)
               if (state !== undefined) this.outbox.push(this.sync(peer, name, encodeSyncStep1(state.doc)))
@@ -295,6 +297,9 @@ export class SyncCore {
           // A pull waits only as long as the eager copy could still come: its own timer, not the next digest round.
           this.armGraft()
           break
+        case 'pull':
+          this.answerPull(from, message)
+          break
         case 'ping':
           router.onPing(from, message)
           break
@@ -396,6 +401,19 @@ export class SyncCore {
     }
   }
 
+  /** Answers a pull with exactly the asked ranges (and later updates of their clients), as sync step 2. */
+  private answerPull(from: string, pull: PullFrame): void {
+    const state = this.docs.get(pull.doc)
+    if (state === undefined) {
+      this.stats.unknownDocumentFrames++
+      return
+    }
+    const step2 = encodeRangeAnswer(state.doc, pull.ranges)
+    if (step2 === undefined) return
+    this.outbox.push(this.sync(from, pull.doc, step2))
+    this.stats.step2Sent++
+  }
+
   /**
    * Applies a remote update; true if the replica now waits on missing updates (a gap to pull). An
    * update whose writer's earlier updates have not all arrived is held back whole until they have:
@@ -437,6 +455,21 @@ export class SyncCore {
       this.integrate(oldest.from, name, doc, oldest.update)
       this.release(name, doc)
     }
+  }
+
+  /** What the updates held back for a document wait for, per writer: from this replica's clock to the clock they need. */
+  private heldRanges(name: string): ClockRange[] {
+    const held = this.held.get(name)
+    const doc = this.docs.get(name)?.doc
+    if (held === undefined || doc === undefined) return []
+    const need = new Map<number, number>()
+    for (const update of held) for (const [client, clock] of update.needs) if (clock > (need.get(client) ?? 0)) need.set(client, clock)
+    const ranges: ClockRange[] = []
+    for (const [client, to] of need) {
+      const from = Y.getState(doc.store, client)
+      if (to > from) ranges.push({ client, from, to })
+    }
+    return ranges
   }
 
   /** Applies every held update that can now integrate, until none can. */

@@ -2,7 +2,8 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import * as Y from 'yjs'
-import { MalformedFrameError, expectEnd, readStrictBytes, readStrictUint } from '../core/index.js'
+import { MalformedFrameError, expectEnd, readStrictBytes, readStrictUint, type ClockRange } from '../core/index.js'
+import { stateVectorOf } from './clock-ranges.js'
 
 /** A parsed y-protocols sync message: step 1 carries a state vector, step 2 and update carry an update. */
 export type SyncMessage =
@@ -22,6 +23,24 @@ export const encodeSyncStep2 = (doc: Y.Doc, stateVector: Uint8Array): Uint8Array
   const encoder = encoding.createEncoder()
   syncProtocol.writeSyncStep2(encoder, doc, stateVector)
   return encoding.toUint8Array(encoder)
+}
+
+/**
+ * Encodes sync step 2 holding each listed client's updates from its range's start on (with the
+ * delete set, as every step 2): the answer to a pull. Undefined when this replica holds none of them.
+ */
+export const encodeRangeAnswer = (doc: Y.Doc, ranges: readonly ClockRange[]): Uint8Array | undefined => {
+  // Yjs encodes from a state vector, sending every client it does not list from clock 0: so list
+  // every client at our own clock, and only the asked ones at their range's start.
+  const target = stateVectorOf(doc)
+  let holdsAny = false
+  for (const range of ranges) {
+    const own = target.get(range.client) ?? 0
+    if (own <= range.from) continue
+    target.set(range.client, range.from)
+    holdsAny = true
+  }
+  return holdsAny ? encodeSyncStep2(doc, Y.encodeStateVector(target)) : undefined
 }
 
 /** Encodes an incremental update message. */

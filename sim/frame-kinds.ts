@@ -38,5 +38,5 @@ export const classifyFrame = (frame: Uint8Array): string => {
 /** Frame kinds that carry document updates (as opposed to digests, probes and ephemeral state). */
 export const UPDATE_CARRYING_KINDS: ReadonlySet<string> = new Set(['gossip', 'sync-update', 'sync-step2'])
 
-/** Frame kinds that only announce or ask (state vectors): the lazy side of replication. */
-export const DIGEST_KINDS: ReadonlySet<string> = new Set(['digest', 'sync-step1'])
+/** Frame kinds that only announce or ask (clock ranges, state vectors): the lazy side of replication. */
+export const DIGEST_KINDS: ReadonlySet<string> = new Set(['digest', 'pull', 'sync-step1'])

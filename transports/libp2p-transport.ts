@@ -7,17 +7,15 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import pino, { type Logger } from 'pino'
-import { BootstrapDialer, type DialOutcome } from './bootstrap-dialer.js'
+import type { DialOutcome } from './bootstrap-dialer.js'
 import { AdmissionHandshake, resolveAdmissionPolicy, type AdmissionPolicy } from './cluster-admission.js'
 import { MalformedLengthPrefixError, TransportConfigError } from './errors.js'
 import { CoalescingWriter } from './coalescing-writer.js'
 import { LengthPrefixedDecoder } from './length-prefixed-frames.js'
-import { LinkTable } from './link-table.js'
-import { ephemeralIdentity, loadOrCreateIdentity, type PeerIdentity } from './peer-identity.js'
-import { DEFAULT_LINK_LIMITS, PeerLink, type LinkLimits, type LinkWire } from './peer-link.js'
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './redial-backoff.js'
-import type { EndpointId, Transport, TransportHandlers } from './transport.js'
-import { createTransportStats, type TransportStats } from './transport-stats.js'
+import { LinkedPeerTransport, resolvePeerIdentity, type LinkedPeerOptions } from './linked-peer-transport.js'
+import type { PeerIdentity } from './peer-identity.js'
+import { PeerLink, type LinkWire } from './peer-link.js'
+import type { EndpointId } from './transport.js'
 
 /** The protocol of the one long-lived frames stream per peer (it opens with the admission handshake). */
 export const FRAMES_PROTOCOL = '/realmsync/frames/1.0.0'
@@ -26,58 +24,27 @@ export const FRAMES_PROTOCOL = '/realmsync/frames/1.0.0'
 const CONNECTION_CLOSE_GRACE_MS = 500
 
 /** Settings of a libp2p transport. */
-export interface Libp2pTransportOptions {
+export interface Libp2pTransportOptions extends LinkedPeerOptions {
   /** Multiaddrs to listen on, e.g. `/ip4/0.0.0.0/tcp/4001`. Default: loopback, a free port. */
   readonly listen?: readonly string[]
   /** Multiaddrs of peers to keep connected (with or without `/p2p/<id>`); this peer's own is skipped. */
   readonly bootstrap?: readonly string[]
-  /** The peer key lives in `<dataDir>/peer-key` (created on first start). */
-  readonly dataDir?: string
-  /** An identity held elsewhere; wins over `dataDir`. Without either, a fresh one per start. */
-  readonly identity?: PeerIdentity
-  /** Who may join; required (a secret, an allow-list, or explicitly open). */
-  readonly admission: AdmissionPolicy
-  /** Frame size, queue and handshake limits. */
-  readonly limits?: Partial<LinkLimits>
-  /** Redial backoff for bootstrap addresses. */
-  readonly backoff?: Partial<BackoffPolicy>
-  /** Structured logger; default silent. */
-  readonly logger?: Logger
 }
 
-/** A `Transport` over libp2p (TCP, noise, yamux), created by `createLibp2pTransport`. */
-export class Libp2pTransport implements Transport {
-  /** This peer's libp2p peer id, also its endpoint id. */
-  readonly id: EndpointId
-  /** Streams over TCP: in order or not at all. */
-  readonly reliable = true
-  /** Counters. */
-  readonly stats: TransportStats = createTransportStats()
-  private readonly table: LinkTable
-  private readonly dialer: BootstrapDialer
+/** A `Transport` over libp2p (TCP, noise, yamux), created by `createLibp2pTransport`. Its id is this peer's libp2p peer id. */
+export class Libp2pTransport extends LinkedPeerTransport {
   private readonly linksByConnection = new Map<string, Set<PeerLink>>()
-  private readonly limits: LinkLimits
-  private closing: Promise<void> | undefined
 
   /** @internal Use `createLibp2pTransport`. */
   constructor(
     /** The libp2p node, for callers that need more of it (addresses, metrics). */
     readonly node: Libp2p,
-    readonly identity: PeerIdentity,
+    identity: PeerIdentity,
     private readonly admission: AdmissionPolicy,
     options: Libp2pTransportOptions,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.id = identity.id
-    this.limits = { ...DEFAULT_LINK_LIMITS, ...options.limits }
-    this.table = new LinkTable(this.id, logger, this.stats, (peer) => this.dialer.peerDown(peer), (link) => this.forgetLink(link))
-    this.dialer = new BootstrapDialer(
-      options.bootstrap ?? [],
-      (address) => this.dialBootstrap(address),
-      (peer) => this.table.isConnected(peer),
-      logger,
-      { ...DEFAULT_BACKOFF, ...options.backoff },
-    )
+    super(identity, logger, { addresses: options.bootstrap ?? [], limits: options.limits, backoff: options.backoff })
   }
 
   /** @internal Registers the protocol and starts dialing bootstrap peers. */
@@ -101,31 +68,6 @@ export class Libp2pTransport implements Transport {
     return connection?.rtt
   }
 
-  /** Bootstrap addresses and the peer each leads to. */
-  bootstrapStatus(): Array<{ address: string; peer: string | undefined; failures: number }> {
-    return this.dialer.status()
-  }
-
-  listen(handlers: TransportHandlers): void {
-    this.table.handlers = handlers
-  }
-
-  send(to: EndpointId, frame: Uint8Array): boolean {
-    if (this.closing) {
-      this.stats.sendsNotConnected++
-      return false
-    }
-    return this.table.send(to, frame)
-  }
-
-  connectedPeers(): readonly EndpointId[] {
-    return this.table.connectedPeers()
-  }
-
-  disconnect(peer: EndpointId): void {
-    this.table.disconnect(peer, 'disconnected by the owner')
-  }
-
   /** Stops dialing, closes every link and stops libp2p. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
@@ -145,7 +87,7 @@ export class Libp2pTransport implements Transport {
     return undefined
   }
 
-  private async dialBootstrap(address: string): Promise<DialOutcome> {
+  protected async dial(address: string): Promise<DialOutcome> {
     let connection: Connection
     try {
       connection = await this.node.dial(multiaddr(address))
@@ -238,7 +180,7 @@ export class Libp2pTransport implements Transport {
     return current
   }
 
-  private forgetLink(link: PeerLink): void {
+  protected override linkClosed(link: PeerLink): void {
     for (const [connectionId, links] of this.linksByConnection) {
       if (links.delete(link) && links.size === 0) this.linksByConnection.delete(connectionId)
     }
@@ -263,8 +205,7 @@ export class Libp2pTransport implements Transport {
 export const createLibp2pTransport = async (options: Libp2pTransportOptions): Promise<Libp2pTransport> => {
   resolveAdmissionPolicy(options.admission)
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ transport: 'libp2p' })
-  const identity = options.identity ?? (options.dataDir ? await loadOrCreateIdentity(options.dataDir) : await ephemeralIdentity())
-  if (identity.looseFileMode) logger.warn({ path: identity.keyPath }, 'peer key file is readable by others; it should be mode 0600')
+  const identity = await resolvePeerIdentity(options, logger)
   let listen: string[]
   try {
     listen = (options.listen ?? ['/ip4/127.0.0.1/tcp/0']).map((address) => multiaddr(address).toString())

@@ -1,36 +1,22 @@
 import type { AddressInfo } from 'node:net'
 import pino, { type Logger } from 'pino'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { BootstrapDialer, type DialOutcome } from './bootstrap-dialer.js'
+import type { DialOutcome } from './bootstrap-dialer.js'
 import { AdmissionHandshake, resolveAdmissionPolicy, type AdmissionPolicy } from './cluster-admission.js'
 import { TransportConfigError } from './errors.js'
-import { LinkTable } from './link-table.js'
-import { ephemeralIdentity, loadOrCreateIdentity, type PeerIdentity } from './peer-identity.js'
-import { DEFAULT_LINK_LIMITS, PeerLink, type LinkLimits, type LinkWire } from './peer-link.js'
-import { DEFAULT_BACKOFF, type BackoffPolicy } from './redial-backoff.js'
-import type { EndpointId, Transport, TransportHandlers } from './transport.js'
-import { createTransportStats, type TransportStats } from './transport-stats.js'
+import { LinkedPeerTransport, resolvePeerIdentity, type LinkedPeerOptions } from './linked-peer-transport.js'
+import type { PeerIdentity } from './peer-identity.js'
+import { DEFAULT_LINK_LIMITS, PeerLink, type LinkWire } from './peer-link.js'
+import type { EndpointId } from './transport.js'
 
 /** Settings of a WebSocket peer transport. */
-export interface WsPeerTransportOptions {
+export interface WsPeerTransportOptions extends LinkedPeerOptions {
   /** Where to accept peers; default 127.0.0.1 on a free port. `false`: dial out only. */
   readonly listen?: { readonly host?: string; readonly port?: number } | false
   /** `ws://host:port` URLs of peers to keep connected; this peer's own URL is skipped. */
   readonly peers?: readonly string[]
-  /** The peer key lives in `<dataDir>/peer-key` (shared with the libp2p transport: same id). */
-  readonly dataDir?: string
-  /** An identity held elsewhere; wins over `dataDir`. Without either, a fresh one per start. */
-  readonly identity?: PeerIdentity
-  /** Who may join; required (a secret, an allow-list, or explicitly open). */
-  readonly admission: AdmissionPolicy
-  /** Frame size, queue and handshake limits. */
-  readonly limits?: Partial<LinkLimits>
-  /** Redial backoff for the listed peers. */
-  readonly backoff?: Partial<BackoffPolicy>
   /** WebSocket ping interval; a peer silent for two intervals is dropped. Default 5000 ms. */
   readonly heartbeatMs?: number
-  /** Structured logger; default silent. */
-  readonly logger?: Logger
 }
 
 // Writes past this much unsent data make the link queue instead (its queue is bounded).
@@ -48,40 +34,21 @@ const toBytes = (data: RawData): Uint8Array => {
  * transport, one WebSocket message per frame. Plain `ws://` does not encrypt: run it inside a
  * private network or behind TLS; the handshake still authenticates both ends.
  */
-export class WsPeerTransport implements Transport {
-  /** This peer's id (the libp2p-style peer id of its key). */
-  readonly id: EndpointId
-  /** Streams over TCP: in order or not at all. */
-  readonly reliable = true
-  /** Counters. */
-  readonly stats: TransportStats = createTransportStats()
-  private readonly table: LinkTable
-  private readonly dialer: BootstrapDialer
-  private readonly limits: LinkLimits
+export class WsPeerTransport extends LinkedPeerTransport {
   /** Open sockets and their heartbeat state. */
   private readonly sockets = new Map<WebSocket, { alive: boolean; pingSentAt: number; link: PeerLink }>()
   private readonly rtts = new Map<EndpointId, number>()
   private heartbeat: ReturnType<typeof setInterval> | undefined
-  private closing: Promise<void> | undefined
 
   /** @internal Use `createWsPeerTransport`. */
   constructor(
-    readonly identity: PeerIdentity,
+    identity: PeerIdentity,
     private readonly admission: AdmissionPolicy,
     private readonly server: WebSocketServer | undefined,
     options: WsPeerTransportOptions,
-    private readonly logger: Logger,
+    logger: Logger,
   ) {
-    this.id = identity.id
-    this.limits = { ...DEFAULT_LINK_LIMITS, ...options.limits }
-    this.table = new LinkTable(this.id, logger, this.stats, (peer) => {
-      this.rtts.delete(peer)
-      this.dialer.peerDown(peer)
-    })
-    this.dialer = new BootstrapDialer(options.peers ?? [], (url) => this.dialPeer(url), (peer) => this.table.isConnected(peer), logger, {
-      ...DEFAULT_BACKOFF,
-      ...options.backoff,
-    })
+    super(identity, logger, { addresses: options.peers ?? [], limits: options.limits, backoff: options.backoff })
     server?.on('connection', (socket) => {
       if (this.closing) socket.terminate()
       else this.attach(socket, false)
@@ -104,34 +71,14 @@ export class WsPeerTransport implements Transport {
     return this.rtts.get(peer)
   }
 
-  /** Listed peer URLs and the peer each leads to. */
-  bootstrapStatus(): Array<{ address: string; peer: string | undefined; failures: number }> {
-    return this.dialer.status()
-  }
-
   /** @internal */
   start(): void {
     this.dialer.start()
   }
 
-  listen(handlers: TransportHandlers): void {
-    this.table.handlers = handlers
-  }
-
-  send(to: EndpointId, frame: Uint8Array): boolean {
-    if (this.closing) {
-      this.stats.sendsNotConnected++
-      return false
-    }
-    return this.table.send(to, frame)
-  }
-
-  connectedPeers(): readonly EndpointId[] {
-    return this.table.connectedPeers()
-  }
-
-  disconnect(peer: EndpointId): void {
-    this.table.disconnect(peer, 'disconnected by the owner')
+  protected override peerDown(peer: EndpointId): void {
+    this.rtts.delete(peer)
+    super.peerDown(peer)
   }
 
   /** Stops dialing, closes every link and the server. Idempotent. */
@@ -146,7 +93,7 @@ export class WsPeerTransport implements Transport {
     return this.closing
   }
 
-  private dialPeer(url: string): Promise<DialOutcome> {
+  protected dial(url: string): Promise<DialOutcome> {
     return new Promise((resolve) => {
       const socket = new WebSocket(url, { maxPayload: this.maxPayload(), handshakeTimeout: this.limits.handshakeTimeoutMs })
       const failed = (error: Error): void => {
@@ -239,8 +186,7 @@ export const createWsPeerTransport = async (options: WsPeerTransportOptions): Pr
     if (!/^wss?:\/\//.test(url)) throw new TransportConfigError(`peer URL ${url} is not a ws:// or wss:// URL`)
   }
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ transport: 'ws' })
-  const identity = options.identity ?? (options.dataDir ? await loadOrCreateIdentity(options.dataDir) : await ephemeralIdentity())
-  if (identity.looseFileMode) logger.warn({ path: identity.keyPath }, 'peer key file is readable by others; it should be mode 0600')
+  const identity = await resolvePeerIdentity(options, logger)
   let server: WebSocketServer | undefined
   if (options.listen !== false) {
     const limits = { ...DEFAULT_LINK_LIMITS, ...options.limits }

@@ -31,7 +31,13 @@ const ephemeralValue: fc.Arbitrary<EphemeralValue> = fc.letrec<{ value: Ephemera
     fc.dictionary(fc.string({ maxLength: 8 }), tie('value'), { maxKeys: 4 }),
   ),
 })).value
+// Clock ranges as digests and pulls carry them: one per client, each non-empty.
+const clockRanges = fc
+  .uniqueArray(fc.record({ client: fc.nat({ max: 2 ** 32 }), from: fc.nat({ max: 2 ** 40 }), length: fc.integer({ min: 1, max: 5000 }) }), { selector: (range) => range.client, maxLength: 12 })
+  .map((ranges) => ranges.map(({ client, from, length }) => ({ client, from, to: from + length })))
 const message: fc.Arbitrary<WireMessage> = fc.oneof(
+  fc.record({ type: fc.constant('digest' as const), doc: fc.string({ minLength: 1, maxLength: 60 }), ranges: clockRanges }),
+  fc.record({ type: fc.constant('pull' as const), doc: fc.string({ minLength: 1, maxLength: 60 }), ranges: clockRanges }),
   fc.record({ type: fc.constant('channel' as const), channel: fc.string({ minLength: 1, maxLength: 40 }), payload: fc.uint8Array({ maxLength: 200 }) }),
   fc.record({ type: fc.constant('sync' as const), doc: fc.string({ minLength: 1, maxLength: 60 }), payload: fc.uint8Array({ maxLength: 200 }) }),
   fc.record({
@@ -93,6 +99,33 @@ describe('wire codec', () => {
     expect(() => decodeFrame(raw(entryPrefix, (e) => encoding.writeVarUint8Array(e, new Uint8Array([1]))))).toThrow(MalformedFrameError)
     expect(() => decodeFrame(raw(entryPrefix, (e) => encoding.writeVarUint8Array(e, new Uint8Array([127]))))).toThrow(MalformedFrameError)
     expect(() => decodeFrame(raw(entryPrefix, (e) => encoding.writeVarUint8Array(e, encodeEphemeralValue(1)), (e) => encoding.writeUint8(e, 0)))).toThrow(MalformedFrameError)
+  })
+
+  it('refuses clock ranges a well-formed peer never sends, with typed errors on both sides', () => {
+    const ranges = (count: number, ...entries: Array<[number, number, number]>) => (e: encoding.Encoder) => {
+      encoding.writeVarUint(e, count)
+      for (const [client, from, length] of entries) {
+        encoding.writeVarUint(e, client)
+        encoding.writeVarUint(e, from)
+        encoding.writeVarUint(e, length)
+      }
+    }
+    for (const tag of [7, 8]) {
+      const frame = (part: (e: encoding.Encoder) => void) => raw((e) => encoding.writeVarUint(e, WIRE_VERSION), (e) => encoding.writeVarUint(e, tag), (e) => encoding.writeVarString(e, 'world'), part)
+      expect(decodeFrame(frame(ranges(1, [5, 10, 2])))).toMatchObject({ doc: 'world', ranges: [{ client: 5, from: 10, to: 12 }] })
+      // An empty range, the same client twice, a count the frame cannot hold, a range past 2^53.
+      expect(() => decodeFrame(frame(ranges(1, [5, 10, 0])))).toThrow(MalformedFrameError)
+      expect(() => decodeFrame(frame(ranges(2, [5, 10, 1], [5, 20, 1])))).toThrow(MalformedFrameError)
+      expect(() => decodeFrame(frame(ranges(1_000_000, [5, 10, 1])))).toThrow(MalformedFrameError)
+      expect(() => decodeFrame(frame(ranges(1, [5, Number.MAX_SAFE_INTEGER, 1])))).toThrow(MalformedFrameError)
+      expect(() => decodeFrame(frame(ranges(2, [5, 10, 1])))).toThrow(FrameDecodeError)
+      expect(() => decodeFrame(frame(ranges(1, [5, 300, 1])).subarray(0, -1))).toThrow(TruncatedFrameError)
+    }
+    // Tag 3 carried state-vector digests and is retired: a peer of an older version is refused, typed.
+    expect(() => decodeFrame(raw((e) => encoding.writeVarUint(e, WIRE_VERSION), (e) => encoding.writeVarUint(e, 3), (e) => encoding.writeVarString(e, 'world')))).toThrow(UnknownMessageTypeError)
+    expect(() => encodeFrame({ type: 'digest', doc: 'd', ranges: [{ client: 1, from: 4, to: 4 }] })).toThrow(MalformedFrameError)
+    expect(() => encodeFrame({ type: 'pull', doc: 'd', ranges: [{ client: 1, from: 0, to: 1 }, { client: 1, from: 2, to: 3 }] })).toThrow(MalformedFrameError)
+    expect(() => encodeFrame({ type: 'digest', doc: 'd', ranges: [{ client: -1, from: 0, to: 1 }] })).toThrow(MalformedFrameError)
   })
 
   it('never throws anything but FrameDecodeError on random or mutated bytes', () => {

@@ -144,10 +144,11 @@ describe('router settings and messages', () => {
     expect(() => resolveRouterSettings({ kind: 'nope' as 'flood' })).toThrow(/unknown router/)
   })
 
-  it('encodes gossip, digest, ping and pong frames and refuses truncated ones', () => {
+  it('encodes gossip, digest, pull, ping and pong frames and refuses truncated ones', () => {
     const messages: WireMessage[] = [
       { type: 'gossip', doc: 'world/1', origin: 'peer-1', seq: 7, tree: 1, sentAt: 1234.5, update: new Uint8Array([1, 2, 3]) },
-      { type: 'digest', doc: 'world/1', stateVector: new Uint8Array([1, 5, 3]) },
+      { type: 'digest', doc: 'world/1', ranges: [{ client: 1, from: 5, to: 8 }, { client: 2 ** 32 - 1, from: 0, to: 1 }] },
+      { type: 'pull', doc: 'world/1', ranges: [{ client: 9, from: 300, to: 301 }] },
       { type: 'ping', nonce: 3, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, links: [{ peer: 'a', oneWayMs: 12.3 }, { peer: 'b', oneWayMs: null }] },
       { type: 'pong', nonce: 3, coordinate: { x: 0, y: 0, height: 0.05, error: 1 } },
     ]
@@ -175,6 +176,10 @@ describe('the latency router on the simulator', () => {
     expect(latency.stretch.p99).toBeLessThan(random.stretch.p99)
     expect(latency.stretch.p50).toBeLessThan(1.1)
     expect(latency.routerStats.eagerSent).toBeGreaterThan(0)
+    // Digests name each update to a bounded number of peers (the near window of 6 and lazyFanout
+    // far ones), not to every peer as state-vector deltas did: per update per peer at most 10 ranges.
+    expect(latency.routerStats.digestRanges).toBeGreaterThan(0)
+    expect(latency.routerStats.digestRanges!).toBeLessThanOrEqual(10 * latency.updates * 20)
   })
 
   it('loses nothing under 20% loss, using redundant trees and repairs', () => {
@@ -242,6 +247,7 @@ describe('router metrics', () => {
     // Both writes were made in one turn: the critical one took the queued normal one along, one message.
     expect(text).toMatch(/realmsync_propagation_seconds_count\{peer="p1"\} 1/)
     expect(text).toMatch(/realmsync_router_pings_sent_total\{peer="p1"\} [1-9]/)
+    expect(text).toMatch(/realmsync_router_digest_ranges_total\{peer="p1"\} \d/)
     expect(text).toMatch(/realmsync_peer_rtt_seconds\{peer="p1",remote="p0"\} 0\.01/)
     expect(text).toMatch(/realmsync_lane_sends_total\{peer="p1"\} 0/)
     for (const peer of peers) peer.close()

@@ -7,6 +7,7 @@ import {
   parseStateVector,
   parseSyncMessage,
   RemoteOrigin,
+  resolveRouterSettings,
   SyncCore,
   type SyncCommand,
 } from '../../replication/index.js'
@@ -170,6 +171,22 @@ describe('SyncCore', () => {
     const plain = new Y.Doc()
     for (const index of [0, 1, 3]) Y.applyUpdate(plain, updates[index]!)
     expect((plain.getMap('items').get('sword') as Y.Map<unknown>).get('holder')).toBeUndefined()
+  })
+
+  it('pulls exactly the range a held-back gossip update waits for', () => {
+    const src = new Y.Doc()
+    src.clientID = 9
+    const updates: Uint8Array[] = []
+    src.on('update', (u: Uint8Array) => updates.push(u))
+    src.getMap('m').set('a', 1)
+    src.getMap('m').set('b', 2)
+    const core = new SyncCore({ self: 'a', random: createRandom(1), maxUpdateBytes: 1 << 20, router: resolveRouterSettings({ kind: 'latency' }) })
+    core.openDocument('world', new Y.Doc())
+    core.handle({ type: 'peerUp', peer: 'b' }, 0)
+    const out = core.handle({ type: 'message', from: 'b', message: { type: 'gossip', doc: 'world', origin: 'b', seq: 1, tree: 0, sentAt: 0, update: updates[1]! } }, 10)
+    expect(core.stats.heldUpdates).toBe(1)
+    const pulls = out.filter((c) => c.type === 'send' && c.frame.type === 'pull')
+    expect(pulls).toEqual([{ type: 'send', to: 'b', frame: { type: 'pull', doc: 'world', ranges: [{ client: 9, from: 0, to: 1 }] } }])
   })
 
   it('bounds what it holds: past the limit the oldest goes to Yjs\'s pending queue, and all integrates once the gap fills', () => {
