@@ -391,6 +391,30 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     return isSessionNonce(nonce) ? nonce : { code: CLOSE_POLICY_VIOLATION, reason: 'bad-session: the session parameter must be 1-64 of A-Z a-z 0-9 _ -' }
   }
 
+  /** Completes a WebSocket upgrade: a refusal is sent as its close code and reason (and counted), anything else is accepted. */
+  const upgradeOrRefuse = <T extends object>(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    outcome: T | Refusal,
+    refusedLog: string,
+    accept: (ws: WebSocket, accepted: T) => void,
+  ): void => {
+    if (closed) {
+      socket.destroy()
+      return
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      if ('code' in outcome) {
+        counters.refused++
+        logger.info({ code: outcome.code, reason: outcome.reason }, refusedLog)
+        ws.close(outcome.code, outcome.reason)
+        return
+      }
+      accept(ws, outcome)
+    })
+  }
+
   const onUpgrade = async (request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     // The socket may fail while the token is checked; without a listener that error would crash.
     socket.on('error', () => socket.destroy())
@@ -401,20 +425,10 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     const spectate = spectatorRooms === undefined ? undefined : spectateRequestOf(request.url)
     const name = spectate === undefined ? documentNameOf(request.url) : 'code' in spectate ? spectate : spectate.doc
     const outcome = typeof name === 'string' ? await decide(request, name) : name
-    if (closed) {
-      socket.destroy()
-      return
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if ('code' in outcome) {
-        counters.refused++
-        logger.info({ code: outcome.code, reason: outcome.reason }, 'client connection refused')
-        ws.close(outcome.code, outcome.reason)
-        return
-      }
+    upgradeOrRefuse(request, socket, head, outcome, 'client connection refused', (ws, accepted) => {
       if (closed) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else if (spectate !== undefined && !('code' in spectate)) admitSpectator(ws, spectate, outcome)
-      else admit(ws, name as string, outcome, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams)
+      else if (spectate !== undefined && !('code' in spectate)) admitSpectator(ws, spectate, accepted)
+      else admit(ws, name as string, accepted, new URL(request.url ?? '/', 'http://gateway.invalid').searchParams)
     })
   }
 
@@ -426,19 +440,9 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     if (host && typeof nonce === 'string' && !('code' in outcome)) {
       admission = await host.admit(outcome.player, nonce, query.get('resume') ?? undefined, query.get('handoff') === '1')
     }
-    if (closed) {
-      socket.destroy()
-      return
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      if ('code' in outcome) {
-        counters.refused++
-        logger.info({ code: outcome.code, reason: outcome.reason }, 'intent connection refused')
-        ws.close(outcome.code, outcome.reason)
-        return
-      }
+    upgradeOrRefuse(request, socket, head, outcome, 'intent connection refused', (ws, accepted) => {
       if (closed || !options.intents) ws.close(CLOSE_GOING_AWAY, 'server shutting down')
-      else admitIntents(ws, nonce as string, outcome, options.intents, admission, query.get(BATCH_FRAMES_PARAM) === '1')
+      else admitIntents(ws, nonce as string, accepted, options.intents, admission, query.get(BATCH_FRAMES_PARAM) === '1')
     })
   }
 
