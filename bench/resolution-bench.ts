@@ -25,6 +25,8 @@ export interface ResolutionBenchOptions {
   readonly gapMs?: number
   /** The owners' settlement window, ms, or `auto` (sized from measured round trips). Default 2. */
   readonly windowMs?: number | 'auto'
+  /** Wait after the processes connect before the first round, ms. Default 1,500; 20,000 with an `auto` window. */
+  readonly warmupMs?: number
 }
 
 /** What one run measured. */
@@ -96,8 +98,10 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
       if (Date.now() > deadline) throw new Error('the three processes did not connect within 20 s')
       await sleep(100)
     }
-    // Let connection set-up and JIT warm-up pass before the first round.
-    await sleep(1500)
+    // Let connection set-up and JIT warm-up pass before the first round. An auto window follows the
+    // routers' smoothed round trips (RFC 6298 EWMA, one probe a second), which start-up inflates to
+    // 6-26 ms on loopback: they need about 20 s to settle near the 2 ms a steady link shows.
+    await sleep(options.warmupMs ?? (options.windowMs === 'auto' ? 20_000 : 1500))
     const start = wallNow() + 200
     for (let round = 0; round < rounds; round++) {
       const a = round % 3
