@@ -102,8 +102,9 @@ const BASELINE: ClusterSystem = 'gossipsub'
 // minutes; unsigned is the cheaper setting, so it is the stronger baseline.
 // Critical coalescing is the default since 2026-12-01, so `realmsync-latency` coalesces and
 // `-per-update` (coalescing off) shows what it buys; `-coalesced` forces it on, the same as the default now.
-const DEFAULT_SYSTEMS: readonly ClusterSystem[] = ['realmsync-latency', 'realmsync-latency-per-update', 'realmsync-flood', 'gossipsub']
-const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-latency-coalesced', 'realmsync-latency-1tree', 'realmsync-latency-normal', 'realmsync-latency-ws', 'gossipsub-signed']
+// `-ws` (the WebSocket peer transport) shows how much of the per-frame cost is libp2p's.
+const DEFAULT_SYSTEMS: readonly ClusterSystem[] = ['realmsync-latency', 'realmsync-latency-ws', 'realmsync-latency-per-update', 'realmsync-flood', 'gossipsub']
+const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-latency-coalesced', 'realmsync-latency-1tree', 'realmsync-latency-normal', 'gossipsub-signed']
 const SECRET = 'cluster-bench-secret'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
