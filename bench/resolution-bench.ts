@@ -74,7 +74,8 @@ const percentiles = (values: number[]): Percentiles => {
 
 /** A worker process answering one JSON line per command, in order. */
 const startWorker = (config: ResolutionWorkerConfig): JsonLineChild<ResolutionCommand, ResolutionAnswer> =>
-  new JsonLineChild(`resolution worker ${config.index}`, WORKER, config)
+  // RESOLUTION_NODE_ARGS="--max-semi-space-size=64" tries V8 settings on the workers (for example against GC pauses).
+  new JsonLineChild(`resolution worker ${config.index}`, WORKER, config, (process.env.RESOLUTION_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== ''))
 
 /** Runs the three-process resolution benchmark once. */
 export const runResolutionPhases = async (options: ResolutionBenchOptions = {}): Promise<ResolutionBenchResult> => {
