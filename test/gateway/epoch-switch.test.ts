@@ -233,30 +233,42 @@ describe('a realmsync client away during a switch', () => {
   })
 })
 
+/**
+ * Peers 'a' (the lower id: it coordinates cuts) and 'b' on a memory network, a player document
+ * made on 'b' and seen on 'a', a gateway on 'b' and a realmsync client of `player` syncing it.
+ */
+const gatewayOnNonCutter = async (player: string, seed: number) => {
+  const net = new MemoryNetwork()
+  const options = { clock: createSystemClock(), epochs: { checkIntervalMs: 1_000_000 }, acceptDocument: () => true }
+  const a = new Peer({ id: 'a', transport: net.endpoint('a'), random: createRandom(seed), ...options })
+  const b = new Peer({ id: 'b', transport: net.endpoint('b'), random: createRandom(seed + 1), ...options })
+  a.start()
+  b.start()
+  net.connectAll()
+  const name = `player/${player}/state`
+  b.openDoc(name).getMap('inv').set('seed', 0)
+  await waitFor(() => a.getDoc(name)?.getMap('inv').get('seed') === 0, 'the document to reach the coordinator')
+  const gw = await startGateway({ peer: b, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 1000 })
+  const changes: DocumentEpochChange[] = []
+  const client = createRealmsyncClient({
+    url: `ws://127.0.0.1:${gw.port}`,
+    token: await token(player, [`player/${player}/*`], [`player/${player}/*`]),
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    random: (() => {
+      const r = createRandom(seed % 10)
+      return () => r.next()
+    })(),
+    documents: [name],
+    onDocumentEpoch: (change) => changes.push(change),
+    onError: () => {},
+  })
+  return { net, a, b, gw, client, changes, name }
+}
+
 describe('gateway on a peer that did not cut', () => {
   it('the realmsync client carries its writes when another peer cut the document: none is lost', async () => {
-    const net = new MemoryNetwork()
-    const options = { clock: createSystemClock(), epochs: { checkIntervalMs: 1_000_000 }, acceptDocument: () => true }
     // 'a' has the lower id: it coordinates; the gateway runs on 'b'.
-    const a = new Peer({ id: 'a', transport: net.endpoint('a'), random: createRandom(21), ...options })
-    const b = new Peer({ id: 'b', transport: net.endpoint('b'), random: createRandom(22), ...options })
-    a.start()
-    b.start()
-    net.connectAll()
-    const name = 'player/p5/state'
-    b.openDoc(name).getMap('inv').set('seed', 0)
-    await waitFor(() => a.getDoc(name)?.getMap('inv').get('seed') === 0, 'the document to reach the coordinator')
-    const gw = await startGateway({ peer: b, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 1000 })
-    const changes: DocumentEpochChange[] = []
-    const client = createRealmsyncClient({
-      url: `ws://127.0.0.1:${gw.port}`,
-      token: await token('p5', ['player/p5/*'], ['player/p5/*']),
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
-      random: (() => { const r = createRandom(5); return () => r.next() })(),
-      documents: [name],
-      onDocumentEpoch: (change) => changes.push(change),
-      onError: () => {},
-    })
+    const { net, a, b, gw, client, changes, name } = await gatewayOnNonCutter('p5', 21)
     try {
       await client.whenSynced(name)
       for (let i = 0; i < 120; i++) {
@@ -293,29 +305,9 @@ describe('gateway on a peer that did not cut', () => {
 
 describe('gateway on a peer that did not cut: the cut state vector', () => {
   it("does not carry a client's write the base holds over another writer's later value, and carries one past the cut once", async () => {
-    const net = new MemoryNetwork()
-    const options = { clock: createSystemClock(), epochs: { checkIntervalMs: 1_000_000 }, acceptDocument: () => true }
-    const a = new Peer({ id: 'a', transport: net.endpoint('a'), random: createRandom(31), ...options })
-    const b = new Peer({ id: 'b', transport: net.endpoint('b'), random: createRandom(32), ...options })
+    const { net, a, b, gw, client, changes, name } = await gatewayOnNonCutter('p7', 31)
     const cuts: Array<Uint8Array | undefined> = []
     b.onEpochSwitch((event) => cuts.push(event.cut))
-    a.start()
-    b.start()
-    net.connectAll()
-    const name = 'player/p7/state'
-    b.openDoc(name).getMap('inv').set('seed', 0)
-    await waitFor(() => a.getDoc(name)?.getMap('inv').get('seed') === 0, 'the document to reach the coordinator')
-    const gw = await startGateway({ peer: b, port: 0, host: '127.0.0.1', authenticate: defaultAuthenticate({ kind: 'secret', secret }), closeGraceMs: 1000 })
-    const changes: DocumentEpochChange[] = []
-    const client = createRealmsyncClient({
-      url: `ws://127.0.0.1:${gw.port}`,
-      token: await token('p7', ['player/p7/*'], ['player/p7/*']),
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
-      random: (() => { const r = createRandom(7); return () => r.next() })(),
-      documents: [name],
-      onDocumentEpoch: (change) => changes.push(change),
-      onError: () => {},
-    })
     const inv = (doc: Y.Doc | undefined) => doc?.getMap<unknown>('inv')
     try {
       await client.whenSynced(name)
