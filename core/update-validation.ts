@@ -8,13 +8,18 @@ export interface UpdateClocks {
    * structs integrate at once: the first clock the update carries, or the end of a range it skips.
    */
   readonly needs: ReadonlyMap<number, number>
+  /** Per client: the first clock the update carries (as `Y.parseUpdateMeta` reports it). */
+  readonly from: ReadonlyMap<number, number>
+  /** Per client: one past the last clock the update carries (as `Y.parseUpdateMeta` reports it). */
+  readonly to: ReadonlyMap<number, number>
 }
 
 /**
  * Decodes a Yjs update fully before it may touch a document. Yjs integrates structs before it reads
  * the delete set, so a frame with valid structs and a garbled tail would half-apply; decoding first
  * (about 20% of the apply cost, measured) keeps malformed input away from stored state.
- * Returns the clocks it needs present first (read off the same decode).
+ * Returns the clocks it needs present first and the ones it carries, read off the same decode (so
+ * nothing on the apply path decodes it again to learn them).
  */
 export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks => {
   let decoded: ReturnType<typeof Y.decodeUpdate>
@@ -26,16 +31,21 @@ export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks =>
   // lib0 reads past the end of a buffer as `undefined` instead of throwing, which surfaces as NaN
   // or undefined fields; any such field means the update was truncated or forged.
   const from = new Map<number, number>()
+  const to = new Map<number, number>()
   const needs = new Map<number, number>()
   for (const struct of decoded.structs) {
     const { client, clock } = struct.id
     if (!Number.isSafeInteger(client) || !Number.isSafeInteger(clock) || !(struct.length > 0)) {
       throw new InvalidUpdateError(doc, 'struct with an invalid id or length')
     }
+    // A merged update skips what it does not carry: what comes after a skip needs the skipped clocks.
+    if (struct instanceof Y.Skip) {
+      if (clock + struct.length > (needs.get(client) ?? 0)) needs.set(client, clock + struct.length)
+      continue
+    }
     const first = from.get(client)
     if (first === undefined || clock < first) from.set(client, clock)
-    // A merged update skips what it does not carry: what comes after a skip needs the skipped clocks.
-    if (struct instanceof Y.Skip && clock + struct.length > (needs.get(client) ?? 0)) needs.set(client, clock + struct.length)
+    if (clock + struct.length > (to.get(client) ?? 0)) to.set(client, clock + struct.length)
   }
   for (const [client, first] of from) if (first > (needs.get(client) ?? 0)) needs.set(client, first)
   for (const [client, ranges] of decoded.ds.clients) {
@@ -46,5 +56,5 @@ export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks =>
       }
     }
   }
-  return { needs }
+  return { needs, from, to }
 }

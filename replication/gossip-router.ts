@@ -17,14 +17,27 @@ export interface RouterHost {
   send(to: string, message: WireMessage): void
   /** The replica of a document, if this peer holds it. */
   document(name: string): Y.Doc | undefined
-  /** Applies an update that arrived from `from`; true if the replica now waits on missing updates. Throws a RealmsyncError if invalid. */
-  apply(from: string, doc: string, update: Uint8Array): boolean
+  /**
+   * Applies an update that arrived from `from`: whether the replica now waits on missing updates,
+   * and the clocks the update carries per client (read off the decode that validated it). Throws a
+   * RealmsyncError if invalid.
+   */
+  apply(from: string, doc: string, update: Uint8Array): AppliedUpdate
   /** Asks `peer` for everything this replica lacks (sync step 1): when a gap cannot be named by clock ranges. */
   pull(peer: string, doc: string): void
   /** The ranges updates held back (not yet given to Yjs) wait for, per document; none by default. */
   heldRanges?(doc: string): readonly ClockRange[]
   /** The first copy of an update arrived, `delayMs` after its origin sent it (by the two clocks). */
   delivered(doc: string, origin: string, delayMs: Millis): void
+}
+
+/** What applying a gossiped update told the router. */
+export interface AppliedUpdate {
+  /** The replica waits on updates it lacks (a gap to pull). */
+  readonly waiting: boolean
+  /** Per client, the first clock the update carries and one past its last (`Y.parseUpdateMeta`'s from and to). */
+  readonly from: ReadonlyMap<number, number>
+  readonly to: ReadonlyMap<number, number>
 }
 
 /** Counters of the router. */
@@ -220,10 +233,9 @@ export class GossipRouter {
       return
     }
     if (this.delivered.remember(frame.origin, frame.seq)) this.host.delivered(frame.doc, frame.origin, now - frame.sentAt)
-    const waiting = this.host.apply(from, frame.doc, frame.update)
+    const meta = this.host.apply(from, frame.doc, frame.update)
     // The origin holds this update, and so does the sender unless it relayed it over a gap of its
     // own: digests to them need not name it.
-    const meta = Y.parseUpdateMeta(frame.update)
     if (this.peers.has(frame.origin)) this.noteHolds(frame.doc, frame.origin, meta.to)
     if (from !== frame.origin) {
       const known = this.announced.get(frame.doc)?.get(from)
@@ -234,7 +246,7 @@ export class GossipRouter {
     this.relay(frame, from)
     // An update that cannot integrate proves an earlier one was lost on the way here (a tree's
     // updates share a FIFO path), and the sender holds it: ask at once rather than wait for a digest.
-    if (waiting) this.pullNow(from, frame.doc, now)
+    if (meta.waiting) this.pullNow(from, frame.doc, now)
   }
 
   private pullNow(peer: string, name: string, now: Millis): void {

@@ -9,7 +9,7 @@ import {
   parseStateVector,
   parseSyncMessage,
 } from './sync-message.js'
-import { GossipRouter, type RouterStats } from './gossip-router.js'
+import { GossipRouter, type AppliedUpdate, type RouterStats } from './gossip-router.js'
 import type { RouterSettings } from './router-settings.js'
 import { PriorityLanes, type LaneSettings, type LaneStats } from './priority-lanes.js'
 
@@ -83,6 +83,9 @@ interface HeldUpdate {
   readonly needs: ReadonlyMap<number, number>
 }
 
+/** What applying an empty update (or one for a closed document) tells the router. */
+const NOTHING_APPLIED: AppliedUpdate = { waiting: false, from: new Map(), to: new Map() }
+
 /** Most updates held back per document; a gap that long is left to Yjs's own pending queue. */
 const MAX_HELD_UPDATES = 1024
 
@@ -146,8 +149,7 @@ export class SyncCore {
             document: (name) => this.docs.get(name)?.doc,
             apply: (from, name, update) => {
               const state = this.docs.get(name)
-              if (state === undefined) return false
-              return this.apply(from, name, state.doc, update)
+              return state === undefined ? NOTHING_APPLIED : this.apply(from, name, state.doc, update)
             },
             heldRanges: (name) => this.heldRanges(name),
             pull: (peer, name) => {
@@ -415,21 +417,22 @@ export class SyncCore {
   }
 
   /**
-   * Applies a remote update; true if the replica now waits on missing updates (a gap to pull). An
+   * Applies a remote update; says whether the replica now waits on missing updates (a gap to pull),
+   * with the clocks the update carries (from its validating decode, for the router). An
    * update whose writer's earlier updates have not all arrived is held back whole until they have:
    * Yjs would apply its deletes at once and park its inserts, so a move (delete the old holder, write
    * the new one) would show an item held by nobody until the lost update was repaired.
    */
-  private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): boolean {
-    if (update.length <= EMPTY_UPDATE_LENGTH && update.every((byte) => byte === 0)) return false
-    const { needs } = validateUpdate(name, update)
-    if (!integrable(doc, needs)) {
-      this.hold(name, doc, { from, update, needs })
-      return true
+  private apply(from: string, name: string, doc: Y.Doc, update: Uint8Array): AppliedUpdate {
+    if (update.length <= EMPTY_UPDATE_LENGTH && update.every((byte) => byte === 0)) return NOTHING_APPLIED
+    const clocks = validateUpdate(name, update)
+    if (!integrable(doc, clocks.needs)) {
+      this.hold(name, doc, { from, update, needs: clocks.needs })
+      return { waiting: true, from: clocks.from, to: clocks.to }
     }
     this.integrate(from, name, doc, update)
     this.release(name, doc)
-    return doc.store.pendingStructs !== null || this.held.has(name)
+    return { waiting: doc.store.pendingStructs !== null || this.held.has(name), from: clocks.from, to: clocks.to }
   }
 
   private integrate(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {

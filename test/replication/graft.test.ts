@@ -20,7 +20,7 @@ const setup = () => {
       if (message.type === 'pull') pulls.push({ peer: to, at: now, ranges: message.ranges })
     },
     document: (name) => (name === 'd' ? doc : undefined),
-    apply: () => false,
+    apply: (_from, _doc, update) => ({ waiting: false, ...Y.parseUpdateMeta(update) }),
     pull: () => {
       throw new Error('a gap named by clock ranges is pulled by range, never by state vector')
     },
@@ -86,7 +86,7 @@ describe('digests', () => {
         random: createRandom(1),
         send: (_to, message) => sent.push(message),
         document: (name) => (name === 'd' ? doc : undefined),
-        apply: () => false,
+        apply: (_from, _doc, update) => ({ waiting: false, ...Y.parseUpdateMeta(update) }),
         pull: () => {},
         delivered: () => {},
       })

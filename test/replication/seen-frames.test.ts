@@ -93,7 +93,7 @@ describe('a restarted origin', () => {
       document: (name) => (name === 'd' ? doc : undefined),
       apply: (from, _doc, bytes) => {
         applied.push(`${from}:${markers.get(bytes)}`)
-        return false
+        return { waiting: false, ...Y.parseUpdateMeta(bytes) }
       },
       pull: () => {},
       delivered: () => {},
