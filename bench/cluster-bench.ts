@@ -42,6 +42,12 @@ export interface ClusterBenchOptions {
   readonly tickMs?: number
   /** Each tick's writes in one transaction (one update per tick per process). Default false. */
   readonly tickTransaction?: boolean
+  /**
+   * `staggered` (default): the processes' ticks are spread evenly over one tick, as independent game
+   * servers' are. `aligned`: every process ticks at the same instant, a synchronized burst (on
+   * 2 cores, 5 processes then queue for the CPU at every tick).
+   */
+  readonly ticks?: 'staggered' | 'aligned'
   /** SQLite setting of realmsync peers. Default `lean` (in memory, no snapshots; see BenchStoreMode). */
   readonly store?: BenchStoreMode
   /** Progress lines; default stderr. */
@@ -54,6 +60,7 @@ export interface ClusterPhaseResult {
   readonly rate: number
   readonly tickMs: number
   readonly tickTransaction: boolean
+  readonly ticks: 'staggered' | 'aligned'
   readonly p50Ms: number
   readonly p95Ms: number
   readonly p99Ms: number
@@ -95,6 +102,7 @@ const LABELS: Record<ClusterSystem, string> = {
   'realmsync-latency-ws': 'realmsync latency over the ws peer transport',
   gossipsub: 'gossipsub',
   'gossipsub-signed': 'gossipsub signed',
+  'ws-mesh': 'floor: bare ws mesh, no store or routing',
 }
 
 const BASELINE: ClusterSystem = 'gossipsub'
@@ -103,7 +111,7 @@ const BASELINE: ClusterSystem = 'gossipsub'
 // Critical coalescing is the default since 2026-12-01, so `realmsync-latency` coalesces and
 // `-per-update` (coalescing off) shows what it buys; `-coalesced` forces it on, the same as the default now.
 // `-ws` (the WebSocket peer transport) shows how much of the per-frame cost is libp2p's.
-const DEFAULT_SYSTEMS: readonly ClusterSystem[] = ['realmsync-latency', 'realmsync-latency-ws', 'realmsync-latency-per-update', 'realmsync-flood', 'gossipsub']
+const DEFAULT_SYSTEMS: readonly ClusterSystem[] = ['realmsync-latency', 'realmsync-latency-ws', 'realmsync-latency-per-update', 'realmsync-flood', 'gossipsub', 'ws-mesh']
 const ALL_SYSTEMS: readonly ClusterSystem[] = [...DEFAULT_SYSTEMS, 'realmsync-latency-coalesced', 'realmsync-latency-1tree', 'realmsync-latency-normal', 'gossipsub-signed']
 const SECRET = 'cluster-bench-secret'
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -176,7 +184,7 @@ const runSystem = async (system: ClusterSystem, options: Required<Omit<ClusterBe
     for (const rate of [...options.rates].sort((a, b) => a - b)) {
       const measureMs = (rate === highest ? options.seconds : Math.min(options.seconds, 5)) * 1000
       options.log(`cluster-bench: ${LABELS[system]} at ${rate.toLocaleString('en-US')} updates/s for ${measureMs / 1000} s...`)
-      results.push({ ...(await runPhase(system, workers, { rate, measureMs, warmupMs: options.warmupMs, tickMs: options.tickMs, tickTransaction: options.tickTransaction })), backgroundBusyPercent })
+      results.push({ ...(await runPhase(system, workers, { rate, measureMs, warmupMs: options.warmupMs, tickMs: options.tickMs, tickTransaction: options.tickTransaction, ticks: options.ticks })), backgroundBusyPercent })
     }
   } finally {
     await Promise.all(workers.map((worker) => worker.quit()))
@@ -188,11 +196,12 @@ const runSystem = async (system: ClusterSystem, options: Required<Omit<ClusterBe
 const runPhase = async (
   system: ClusterSystem,
   workers: readonly WorkerProcess[],
-  phase: { rate: number; measureMs: number; warmupMs: number; tickMs: number; tickTransaction: boolean },
+  phase: { rate: number; measureMs: number; warmupMs: number; tickMs: number; tickTransaction: boolean; ticks: 'staggered' | 'aligned' },
 ): Promise<Omit<ClusterPhaseResult, 'backgroundBusyPercent'>> => {
-  const { rate, measureMs, warmupMs, tickMs, tickTransaction } = phase
+  const { rate, measureMs, warmupMs, tickMs, tickTransaction, ticks } = phase
   const plan = { startAt: Date.now() + 500, warmupMs, measureMs, cooldownMs: 500, drainMs: 1000, rate: rate / workers.length, tickMs, tickTransaction }
-  const answers = Promise.all(workers.map((worker) => worker.ask({ cmd: 'run', plan })))
+  const phaseOf = (index: number): number => (ticks === 'aligned' ? 0 : (index * tickMs) / workers.length)
+  const answers = Promise.all(workers.map((worker, index) => worker.ask({ cmd: 'run', plan: { ...plan, phaseMs: phaseOf(index) } })))
   // A worker dying while this waits must surface at the `await` below, not as an unhandled rejection.
   answers.catch(() => {})
   const windowStart = plan.startAt + warmupMs
@@ -213,6 +222,7 @@ const runPhase = async (
     rate,
     tickMs,
     tickTransaction,
+    ticks,
     p50Ms: histogram.percentile(50),
     p95Ms: histogram.percentile(95),
     p99Ms: histogram.percentile(99),
@@ -256,7 +266,7 @@ const list = (values: readonly number[]): string => values.map((value) => value.
 export const clusterRows = (results: readonly ClusterPhaseResult[]): BenchRow[] => {
   const rows: BenchRow[] = []
   for (const result of results) {
-    const section = `cluster: ${result.cpuPercent.length} processes @ ${result.rate.toLocaleString('en-US')}/s, ${result.tickMs} ms ticks${result.tickTransaction ? ', one transaction per tick' : ''}`
+    const section = `cluster: ${result.cpuPercent.length} processes @ ${result.rate.toLocaleString('en-US')}/s, ${result.tickMs} ms ticks${result.ticks === 'aligned' ? ' (aligned)' : ''}${result.tickTransaction ? ', one transaction per tick' : ''}`
     const label = LABELS[result.system]
     const baseline = result.system === BASELINE ? {} : undefined
     const common = {
@@ -317,6 +327,7 @@ export const runClusterPhases = async (options: ClusterBenchOptions = {}): Promi
     warmupMs: options.warmupMs ?? 2000,
     tickMs: options.tickMs ?? 10,
     tickTransaction: options.tickTransaction ?? false,
+    ticks: options.ticks ?? 'staggered',
     store: options.store ?? 'lean',
     log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
   }
@@ -335,12 +346,14 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const rate = Number(process.argv[3] ?? 10_000)
   const named = process.argv[4] ?? 'default'
   const tickTransaction = process.argv[5] === 'tick'
+  // CLUSTER_BENCH_TICKS=aligned: every process ticks at the same instant (the old default).
+  const ticks = process.env.CLUSTER_BENCH_TICKS === 'aligned' ? 'aligned' : 'staggered'
   const systems = named === 'default' ? DEFAULT_SYSTEMS : named === 'all' ? ALL_SYSTEMS : (named.split(',') as ClusterSystem[])
   if (!(seconds > 0) || !(rate > 0) || !systems.every((system) => ALL_SYSTEMS.includes(system))) {
     throw new RangeError(`usage: cluster-bench [seconds=10] [rate=10000] [systems=default|all|${ALL_SYSTEMS.join(',')}] [tick: one transaction per tick]`)
   }
   const started = Date.now()
-  const results = await runClusterPhases({ seconds, rates: rate > 2000 ? [rate, 2000] : [rate], systems, tickTransaction })
+  const results = await runClusterPhases({ seconds, rates: rate > 2000 ? [rate, 2000] : [rate], systems, tickTransaction, ticks })
   const rows = clusterRows(results)
   computeRatios(rows)
   process.stdout.write(`${toMarkdownTable(rows)}\n\n${JSON.stringify(results, null, 2)}\n`)

@@ -9,6 +9,7 @@ import type { HistogramData } from './latency-histogram.js'
  * Variants: `-1tree` pins the latency router to one tree (no adaptive redundancy); `-normal` tags
  * writes for the normal priority lane (merged per 5 ms); `-ws` runs the peers over the WebSocket
  * peer transport instead of libp2p. `gossipsub-signed` keeps gossipsub's default message signing.
+ * `ws-mesh` is the floor: a bare WebSocket mesh applying merged Yjs updates, nothing else.
  */
 export type ClusterSystem =
   | 'realmsync-latency'
@@ -20,6 +21,7 @@ export type ClusterSystem =
   | 'realmsync-latency-ws'
   | 'gossipsub'
   | 'gossipsub-signed'
+  | 'ws-mesh'
 
 /**
  * How a realmsync worker's SQLite store is set up: `lean` (in memory, no automatic snapshots, no
@@ -65,6 +67,11 @@ export interface RunPlan {
    * tick per system), as a game server that commits its simulation tick at once would.
    */
   readonly tickTransaction?: boolean
+  /**
+   * This worker's ticks fall this long after `startAt` (default 0). Separate game servers do not
+   * tick in lockstep: the bench spreads the workers' ticks over one tick unless asked to align them.
+   */
+  readonly phaseMs?: number
 }
 
 /** Commands on a worker's stdin. */

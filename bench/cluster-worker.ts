@@ -37,6 +37,10 @@ const startNode = async (config: WorkerConfig): Promise<BenchNode> => {
       if (config.system === 'realmsync-latency-normal') return startRealmsyncNode(config, { router: { kind: 'latency' }, lane: 'normal' })
       return startRealmsyncNode(config, { router: { kind: 'latency' } })
     }
+    case 'ws-mesh': {
+      const { startWsMeshNode } = await import('./ws-mesh-bench-node.js')
+      return startWsMeshNode(config)
+    }
     case 'gossipsub':
     case 'gossipsub-signed': {
       const { startGossipsubNode } = await import('./gossipsub-bench-node.js')
@@ -124,7 +128,8 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
   let maxTickLateMs = 0
   let meter: WindowMeter | undefined
   let measured: ReturnType<WindowMeter['close']> | undefined
-  await sleepUntil(plan.startAt)
+  const ticksFrom = plan.startAt + (plan.phaseMs ?? 0)
+  await sleepUntil(ticksFrom)
   // The whole phase is metered too: if the event loop stalls across the window, the phase (at least
   // warm-up + window + cool-down long) still gives an honest CPU figure.
   const phaseMeter = new WindowMeter(node)
@@ -136,7 +141,7 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
       if (now >= windowStart && meter === undefined) meter = new WindowMeter(node, true)
       if (now >= windowEnd && meter !== undefined && measured === undefined) measured = meter.close()
       if (now >= stopAt) return resolve()
-      const due = Math.floor(((now - plan.startAt) * plan.rate) / 1000)
+      const due = Math.floor(((now - ticksFrom) * plan.rate) / 1000)
       const writeDue = (): void => {
         for (; written < due; written++) {
           const created = wallNow()
@@ -150,7 +155,7 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
       // Sleep a tick, or longer when no write is due by then (low rates); window edges wake it too,
       // so the meter reads at the right moments. Each wake-up costs tens of microseconds on a VM, so
       // a 1 ms tick alone would take several % of a core per process.
-      const nextDue = plan.startAt + ((written + 1) * 1000) / plan.rate
+      const nextDue = ticksFrom + ((written + 1) * 1000) / plan.rate
       const wakeAt = Math.min(Math.max(nextDue, now + plan.tickMs), ...[windowStart, windowEnd, stopAt].filter((edge) => edge > now))
       plannedAt = Math.max(now + 1, wakeAt)
       setTimeout(tick, plannedAt - now)
