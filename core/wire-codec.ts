@@ -7,6 +7,7 @@ import { MESSAGE_TAGS, type WireMessage } from './wire-messages.js'
 import {
   expectEnd,
   readStrictAny,
+  readStrictByte,
   readStrictBytes,
   readStrictFloat64,
   readStrictString,
@@ -127,6 +128,7 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
     case 'ping':
       writeCount(encoder, message.nonce, 'ping nonce')
       writeCoordinate(encoder, message.coordinate)
+      encoding.writeUint8(encoder, message.full ? 1 : 0)
       encoding.writeVarUint(encoder, message.links.length)
       for (const link of message.links) {
         writeName(encoder, link.peer)
@@ -285,7 +287,9 @@ export const decodeFrame = (frame: Uint8Array, options: CodecOptions = {}): Wire
     case MESSAGE_TAGS.ping: {
       const nonce = readStrictUint(decoder, 'ping nonce')
       const coordinate = readCoordinate(decoder)
-      message = { type: 'ping', nonce, coordinate, links: readLinks(decoder, frame.length) }
+      const full = readStrictByte(decoder, 'ping report kind')
+      if (full > 1) throw new MalformedFrameError(`ping report kind ${full} is neither 0 (changes) nor 1 (whole)`)
+      message = { type: 'ping', nonce, coordinate, full: full === 1, links: readLinks(decoder, frame.length) }
       break
     }
     case MESSAGE_TAGS.pong: {

@@ -85,6 +85,8 @@ export interface PingFrame {
   readonly type: 'ping'
   readonly nonce: number
   readonly coordinate: NetworkCoordinate
+  /** Whether `links` is the sender's whole report (replacing what the receiver had) or only what changed. */
+  readonly full: boolean
   readonly links: readonly LinkReport[]
 }
 
@@ -116,9 +118,10 @@ export const MESSAGE_TAGS = {
   ephemeral: 1,
   gossip: 2,
   // 3 is retired: digests that carried a state vector (before clock ranges).
-  ping: 4,
+  // 4 is retired: pings that always carried the whole link report (before delta reports).
   pong: 5,
   channel: 6,
   digest: 7,
   pull: 8,
+  ping: 9,
 } as const satisfies Record<WireMessage['type'], number>

@@ -4,6 +4,7 @@ import { holdsRanges, mergeRangeLists, missingRanges, pendingRanges } from './cl
 import { DigestLedger } from './digest-ledger.js'
 import { buildTree, type DisseminationTree } from './dissemination-tree.js'
 import { LatencyMap } from './latency-map.js'
+import { LinkReportLedger } from './link-report-ledger.js'
 import type { RouterSettings } from './router-settings.js'
 import { RttEstimator } from './rtt-estimator.js'
 import { SeenFrames } from './seen-frames.js'
@@ -150,6 +151,8 @@ export class GossipRouter {
   private readonly lastPull = new Map<string, Millis>()
   /** What to announce in digests, and what each peer has been told. */
   private readonly ledger: DigestLedger
+  /** What each peer holds of our link report, so pings carry only changes. */
+  private readonly linkReports = new LinkReportLedger()
   /** Per document and peer, per client the clock it is known to hold up to (from its digests and the updates it sent): where to pull from. */
   private readonly announced = new Map<string, Map<string, Map<number, number>>>()
   private digestCursor = 0
@@ -183,6 +186,7 @@ export class GossipRouter {
     for (const byPeer of this.announced.values()) byPeer.delete(peer)
     // A reconnected peer may have lost what we told it: start its digests from scratch.
     this.ledger.forgetPeer(peer)
+    this.linkReports.forget(peer)
     this.reportOwnLinks()
   }
 
@@ -260,7 +264,7 @@ export class GossipRouter {
     const held = this.host.heldRanges?.(name) ?? []
     const pending = pendingRanges(doc)
     const ranges = pending === undefined ? (held.length > 0 ? [...held] : undefined) : mergeRangeLists(pending, held)
-    // Only deletions pending: they do not name the structs they wait for, so ask for everything.
+    // Nothing nameable: ask with the whole state vector.
     if (ranges === undefined) this.host.pull(peer, name)
     else this.host.send(peer, { type: 'pull', doc: name, ranges })
   }
@@ -338,12 +342,14 @@ export class GossipRouter {
   /** A probe arrived: answer it, and take in the sender's coordinate and measured links. */
   onPing(from: string, frame: PingFrame): void {
     this.latency.coordinate(from, frame.coordinate)
-    this.latency.report(from, frame.links)
+    this.latency.report(from, frame.links, frame.full)
     this.host.send(from, { type: 'pong', nonce: frame.nonce, coordinate: this.coordinate })
   }
 
   /** A probe's answer arrived: one round-trip sample. */
   onPong(from: string, frame: PongFrame, now: Millis): void {
+    // Late or not, the ping arrived: its link report is held there now.
+    this.linkReports.answered(from, frame.nonce)
     const late = this.lateProbes.get(from)
     const lateIndex = late === undefined ? -1 : late.findIndex((probe) => probe.nonce === frame.nonce)
     if (late !== undefined && lateIndex !== -1) {
@@ -587,7 +593,8 @@ export class GossipRouter {
     const nonce = ++this.nonce
     this.outstanding.set(peer, { nonce, sentAt: now })
     this.lastProbeAt.set(peer, now)
-    this.host.send(peer, { type: 'ping', nonce, coordinate: this.coordinate, links: this.ownLinks() })
+    const report = this.linkReports.compose(peer, nonce, this.ownLinks())
+    this.host.send(peer, { type: 'ping', nonce, coordinate: this.coordinate, full: report.full, links: report.links })
     this.stats.pingsSent++
   }
 

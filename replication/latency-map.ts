@@ -4,7 +4,8 @@ import { coordinateDistance } from './vivaldi.js'
 // Latencies are compared in buckets about 10% wide, so two peers that measured 41.2 and 41.9 ms
 // build the same trees, and a tree changes only when a link really moved.
 const BUCKET = Math.log(1.1)
-const quantize = (ms: number): number => Math.exp(Math.round(Math.log(Math.max(0.1, ms)) / BUCKET) * BUCKET)
+/** A latency's bucket (about 10% wide): the value trees are built from. */
+export const quantizeLatency = (ms: number): number => Math.exp(Math.round(Math.log(Math.max(0.1, ms)) / BUCKET) * BUCKET)
 
 /**
  * The latency map every peer keeps of the whole cluster: each peer's measured one-way latencies to
@@ -19,11 +20,14 @@ export class LatencyMap {
   /** Bumped whenever an answer of `oneWay` may have changed. */
   version = 0
 
-  /** Records what `reporter` measured (replacing its previous report). */
-  report(reporter: string, links: readonly LinkReport[]): void {
+  /**
+   * Records what `reporter` measured: a `full` report replaces its previous one, a partial one
+   * (a delta ping, replication/link-report-ledger.ts) changes only the links it names.
+   */
+  report(reporter: string, links: readonly LinkReport[], full = true): void {
     const previous = this.reports.get(reporter)
-    const next = new Map<string, number | null>()
-    for (const link of links) if (link.peer !== reporter) next.set(link.peer, link.oneWayMs === null ? null : quantize(link.oneWayMs))
+    const next = full || previous === undefined ? new Map<string, number | null>() : new Map(previous)
+    for (const link of links) if (link.peer !== reporter) next.set(link.peer, link.oneWayMs === null ? null : quantizeLatency(link.oneWayMs))
     let changed = previous === undefined || previous.size !== next.size
     if (!changed) for (const [peer, value] of next) if (previous!.get(peer) !== value) changed = true
     this.reports.set(reporter, next)
@@ -57,12 +61,12 @@ export class LatencyMap {
     const ba = this.reports.get(b)?.get(a)
     let value: number
     if (ab === null || ba === null) value = Infinity
-    else if (ab !== undefined && ba !== undefined) value = quantize((ab + ba) / 2)
+    else if (ab !== undefined && ba !== undefined) value = quantizeLatency((ab + ba) / 2)
     else if (ab !== undefined || ba !== undefined) value = (ab ?? ba) as number
     else {
       const ca = this.coordinates.get(a)
       const cb = this.coordinates.get(b)
-      value = ca && cb ? quantize(coordinateDistance(ca, cb)) : fallbackMs
+      value = ca && cb ? quantizeLatency(coordinateDistance(ca, cb)) : fallbackMs
     }
     this.cache.set(key, value)
     return value

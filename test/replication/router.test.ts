@@ -149,7 +149,8 @@ describe('router settings and messages', () => {
       { type: 'gossip', doc: 'world/1', origin: 'peer-1', seq: 7, tree: 1, sentAt: 1234.5, update: new Uint8Array([1, 2, 3]) },
       { type: 'digest', doc: 'world/1', ranges: [{ client: 1, from: 5, to: 8 }, { client: 2 ** 32 - 1, from: 0, to: 1 }] },
       { type: 'pull', doc: 'world/1', ranges: [{ client: 9, from: 300, to: 301 }] },
-      { type: 'ping', nonce: 3, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, links: [{ peer: 'a', oneWayMs: 12.3 }, { peer: 'b', oneWayMs: null }] },
+      { type: 'ping', nonce: 3, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, full: true, links: [{ peer: 'a', oneWayMs: 12.3 }, { peer: 'b', oneWayMs: null }] },
+      { type: 'ping', nonce: 4, coordinate: { x: 1.5, y: -2, height: 0.5, error: 0.3 }, full: false, links: [] },
       { type: 'pong', nonce: 3, coordinate: { x: 0, y: 0, height: 0.05, error: 1 } },
     ]
     for (const message of messages) {
@@ -159,6 +160,13 @@ describe('router settings and messages', () => {
     }
     expect(() => encodeFrame({ type: 'gossip', doc: 'd', origin: 'o', seq: -1, tree: 0, sentAt: 0, update: new Uint8Array() })).toThrow(FrameDecodeError)
     expect(() => encodeFrame({ type: 'pong', nonce: 1, coordinate: { x: Number.NaN, y: 0, height: 0, error: 0 } })).toThrow(FrameDecodeError)
+    // The report-kind byte is 0 or 1; anything else is a malformed frame, not a third kind.
+    const ping = encodeFrame({ type: 'ping', nonce: 1, coordinate: { x: 0, y: 0, height: 0, error: 0 }, full: true, links: [] })
+    const kindAt = ping.length - 2
+    expect(ping[kindAt]).toBe(1)
+    const garbled = Uint8Array.from(ping)
+    garbled[kindAt] = 2
+    expect(() => decodeFrame(garbled)).toThrow(/ping report kind 2/)
   })
 })
 
