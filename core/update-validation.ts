@@ -12,6 +12,11 @@ export interface UpdateClocks {
   readonly from: ReadonlyMap<number, number>
   /** Per client: one past the last clock the update carries (as `Y.parseUpdateMeta` reports it). */
   readonly to: ReadonlyMap<number, number>
+  /**
+   * Per client: one past the last clock the update deletes. A replica below it lacks a struct the
+   * update deletes: Yjs keeps that deletion pending until the struct arrives.
+   */
+  readonly deletes: ReadonlyMap<number, number>
 }
 
 /**
@@ -48,13 +53,17 @@ export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks =>
     if (clock + struct.length > (to.get(client) ?? 0)) to.set(client, clock + struct.length)
   }
   for (const [client, first] of from) if (first > (needs.get(client) ?? 0)) needs.set(client, first)
+  const deletes = new Map<number, number>()
   for (const [client, ranges] of decoded.ds.clients) {
     if (!Number.isSafeInteger(client)) throw new InvalidUpdateError(doc, 'delete set with an invalid client')
+    let end = 0
     for (const range of ranges) {
       if (!Number.isSafeInteger(range.clock) || !(range.len > 0)) {
         throw new InvalidUpdateError(doc, 'delete set with an invalid range')
       }
+      end = Math.max(end, range.clock + range.len)
     }
+    if (end > 0) deletes.set(client, end)
   }
-  return { needs, from, to }
+  return { needs, from, to, deletes }
 }

@@ -24,19 +24,30 @@ export const missingRanges = (doc: Y.Doc, wanted: ReadonlyMap<number, number>): 
 
 /**
  * The ranges a replica waits on: the clients whose earlier updates it lacks, so that updates it
- * already holds cannot integrate (Yjs keeps them pending). Undefined when nothing is pending, or
- * when only deletions are (they do not say which client's structs they wait for).
+ * already holds cannot integrate (Yjs keeps them pending), and the clients whose structs pending
+ * deletions target (Yjs keeps a delete of a struct it has not seen until the struct arrives).
+ * Undefined when nothing is pending.
  */
 export const pendingRanges = (doc: Y.Doc): ClockRange[] | undefined => {
-  const missing = doc.store.pendingStructs?.missing
-  if (missing === undefined || missing.size === 0) return undefined
-  const ranges: ClockRange[] = []
-  for (const [client, clock] of missing) {
+  const ranges = new Map<number, ClockRange>()
+  const need = (client: number, to: number): void => {
     const own = Y.getState(doc.store, client)
-    // Yjs records the last clock it needs (or, for a reference to an unknown client, our own clock).
-    ranges.push({ client, from: own, to: Math.max(clock, own) + 1 })
+    const known = ranges.get(client)
+    const end = Math.max(to, own + 1, known?.to ?? 0)
+    ranges.set(client, { client, from: own, to: end })
   }
-  return ranges
+  // Yjs records the last clock it needs (or, for a reference to an unknown client, our own clock).
+  for (const [client, clock] of doc.store.pendingStructs?.missing ?? []) need(client, clock + 1)
+  const pendingDeletes = doc.store.pendingDs
+  if (pendingDeletes !== null) {
+    // Yjs keeps them as an update with no structs (format v2); its delete set names the targets.
+    for (const [client, deletions] of Y.decodeUpdateV2(pendingDeletes).ds.clients) {
+      let end = 0
+      for (const deletion of deletions) end = Math.max(end, deletion.clock + deletion.len)
+      if (end > Y.getState(doc.store, client)) need(client, end)
+    }
+  }
+  return ranges.size === 0 ? undefined : [...ranges.values()]
 }
 
 /** Whether `holder` (per client, the clock it holds up to) holds every listed range. */

@@ -95,6 +95,18 @@ const integrable = (doc: Y.Doc, needs: ReadonlyMap<number, number>): boolean => 
   return true
 }
 
+/**
+ * Whether an update just applied deletes structs the replica has not seen (Yjs keeps such deletions
+ * pending): the router then pulls exactly those ranges instead of waiting for a digest. Only the
+ * update that brings the deletion says so, so a deletion of something that never arrives costs
+ * one pull, not one per later update.
+ */
+const deletesUnseen = (doc: Y.Doc, deletes: ReadonlyMap<number, number>): boolean => {
+  if (doc.store.pendingDs === null) return false
+  for (const [client, end] of deletes) if (Y.getState(doc.store, client) < end) return true
+  return false
+}
+
 interface DocState {
   readonly doc: Y.Doc
   readonly detach: () => void
@@ -432,7 +444,8 @@ export class SyncCore {
     }
     this.integrate(from, name, doc, update)
     this.release(name, doc)
-    return { waiting: doc.store.pendingStructs !== null || this.held.has(name), from: clocks.from, to: clocks.to }
+    const waiting = doc.store.pendingStructs !== null || this.held.has(name) || deletesUnseen(doc, clocks.deletes)
+    return { waiting, from: clocks.from, to: clocks.to }
   }
 
   private integrate(from: string, name: string, doc: Y.Doc, update: Uint8Array): void {

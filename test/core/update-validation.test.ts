@@ -23,6 +23,10 @@ describe('validateUpdate', () => {
             expect(sorted(clocks.to)).toEqual(sorted(meta.to))
             // Nothing it carries is needed before it; what it skips is.
             for (const [client, first] of clocks.from) expect(clocks.needs.get(client) ?? 0).toBeGreaterThanOrEqual(first)
+            // Deletions reach exactly as far as the delete set says (overwrites delete the old value).
+            const reach = new Map<number, number>()
+            for (const [client, ranges] of Y.decodeUpdate(update).ds.clients) reach.set(client, Math.max(...ranges.map((range) => range.clock + range.len)))
+            expect(sorted(clocks.deletes)).toEqual(sorted(reach))
           }
         },
       ),

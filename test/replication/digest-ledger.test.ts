@@ -150,6 +150,48 @@ describe('range pulls', () => {
     expect(pendingRanges(replica)).toBeUndefined()
   })
 
+  it('name the structs that pending deletions target', () => {
+    const source = writer(1, 1)
+    const deleter = new Y.Doc()
+    deleter.clientID = 2
+    sync(deleter, source)
+    const before = Y.encodeStateVector(deleter)
+    deleter.getMap('m').delete('k1')
+    const deletion = Y.encodeStateAsUpdate(deleter, before)
+    const replica = new Y.Doc()
+    Y.applyUpdate(replica, deletion)
+    expect(replica.store.pendingStructs).toBeNull()
+    expect(pendingRanges(replica)).toEqual([{ client: 1, from: 0, to: 1 }])
+    Y.applyUpdate(replica, Y.encodeStateAsUpdate(source))
+    expect(pendingRanges(replica)).toBeUndefined()
+    expect(replica.getMap('m').has('k1')).toBe(false)
+  })
+
+  it('pull a deletion\'s missing target by range as soon as the deletion arrives, once', () => {
+    const settings = { kind: 'latency' as const, d: 6, dLow: 4, dHigh: 12, rootFanout: 12, pingIntervalMs: 1000, digestIntervalMs: 10, lazyFanout: 4, digestLingerRounds: 5, graftTimeoutMs: 5, redundancy: 1 }
+    const core = new SyncCore({ self: 'a', random: createRandom(1), maxUpdateBytes: 1 << 20, router: settings, now: () => 0 })
+    const replica = new Y.Doc()
+    core.openDocument('world', replica)
+    core.handle({ type: 'peerUp', peer: 'b' }, 0)
+    const source = writer(1, 1)
+    const deleter = new Y.Doc()
+    deleter.clientID = 2
+    sync(deleter, source)
+    const before = Y.encodeStateVector(deleter)
+    deleter.getMap('m').delete('k1')
+    const gossip = (update: Uint8Array, seq: number, at: number): WireMessage[] =>
+      core
+        .handle({ type: 'message', from: 'b', message: { type: 'gossip', doc: 'world', origin: 'b', seq, tree: 0, sentAt: at, update } }, at)
+        .flatMap((command) => (command.type === 'send' && command.to === 'b' ? [command.frame] : []))
+    const sent = gossip(Y.encodeStateAsUpdate(deleter, before), 1, 1)
+    expect(sent.filter((frame) => frame.type === 'pull')).toEqual([{ type: 'pull', doc: 'world', ranges: [{ client: 1, from: 0, to: 1 }] }])
+    // Never a whole-state-vector ask for it.
+    expect(sent.filter((frame) => frame.type === 'sync')).toEqual([])
+    // A later update that deletes nothing unseen does not ask again.
+    const more = writer(3, 1)
+    expect(gossip(Y.encodeStateAsUpdate(more), 2, 100).filter((frame) => frame.type === 'pull' || frame.type === 'sync')).toEqual([])
+  })
+
   it('reach the sync core as pull frames: answered by step 2, or counted when the document is unknown', () => {
     const core = new SyncCore({ self: 'b', random: createRandom(1), maxUpdateBytes: 1 << 20, router: { kind: 'latency', d: 6, dLow: 4, dHigh: 12, rootFanout: 12, pingIntervalMs: 1000, digestIntervalMs: 10, lazyFanout: 4, digestLingerRounds: 5, graftTimeoutMs: 5, redundancy: 1 }, now: () => 0 })
     const doc = writer(3, 2)
