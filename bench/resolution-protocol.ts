@@ -1,5 +1,13 @@
 // The contract between bench/resolution-bench.ts and bench/resolution-worker.ts.
 
+/**
+ * What a resolution worker runs. `realmsync`: a peer as `realmsync serve` runs it (libp2p) with a
+ * ResolverGate; `realmsync-ws`: the same over the WebSocket peer transport; `floor`: a bare ws mesh
+ * passing the same messages (claim to the owner, answer to the claimants, outcome to every process)
+ * with no realmsync code at all, the least this pattern costs on this machine.
+ */
+export type ResolutionSystem = 'realmsync' | 'realmsync-ws' | 'floor'
+
 /** What a resolution worker is started with (argv[2], JSON). */
 export interface ResolutionWorkerConfig {
   readonly index: number
@@ -9,14 +17,16 @@ export interface ResolutionWorkerConfig {
   readonly secret: string
   /** Items seeded in the world (every node seeds the same bytes). */
   readonly items: number
+  /** Default `realmsync`. */
+  readonly system?: ResolutionSystem
 }
 
 /** A command on a worker's stdin. */
 export type ResolutionCommand =
   | { readonly cmd: 'setup'; readonly members: readonly string[]; readonly windowMs: number | 'auto' }
   | { readonly cmd: 'peers' }
-  /** Submit a pickup of `item` for `player` at wall-clock ms `at`. */
-  | { readonly cmd: 'claim'; readonly item: string; readonly player: string; readonly at: number }
+  /** Submit a pickup of `item` for `player` at wall-clock ms `at`; `owner`: the item's owner's index in `members` (the floor's routing; a gate finds it itself). */
+  | { readonly cmd: 'claim'; readonly item: string; readonly player: string; readonly at: number; readonly owner?: number }
   | { readonly cmd: 'report' }
   | { readonly cmd: 'quit' }
 
@@ -30,7 +40,7 @@ export type ResolutionAnswer =
       readonly claims: ReadonlyArray<{ item: string; submittedAt: number; answeredAt: number; granted: boolean }>
       /** Item -> the player first seen holding it here and when (wall ms). */
       readonly seen: Readonly<Record<string, { holder: string; at: number }>>
-      /** The gate's settlement counters. */
+      /** The gate's settlement counters (the floor's message counters). */
       readonly stats: Readonly<Record<string, number>>
       /** Garbage-collection pauses of this process while rounds ran: wall-clock start and length, ms. */
       readonly gcPauses: ReadonlyArray<{ readonly at: number; readonly ms: number }>
@@ -38,3 +48,22 @@ export type ResolutionAnswer =
       readonly loopDelayMaxMs: number
     }
   | { readonly event: 'error'; readonly message: string }
+
+/** One process's side of the resolution pattern, driven by bench/resolution-worker.ts. */
+export interface ResolutionNode {
+  /** Its id in the membership the parent installs. */
+  readonly id: string
+  readonly addresses: readonly string[]
+  /** Processes connected to this one. */
+  connectedPeers(): number
+  /** Installs the membership (every process's id) and the owners' settlement window. */
+  setup(members: readonly string[], windowMs: number | 'auto'): void
+  /** Submits a pickup now; `answer` is called once, with whether it was granted. `owner`: the item's owner's index in the members. */
+  claim(item: string, player: string, owner: number | undefined, answer: (granted: boolean) => void): void
+  /** Settlement or message counters. */
+  stats(): Record<string, number>
+  close(): Promise<void>
+}
+
+/** Told when a player becomes the holder of an item on this process. */
+export type VisibleListener = (item: string, holder: string) => void
