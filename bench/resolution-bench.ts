@@ -14,10 +14,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { wallNow } from './cluster-protocol.js'
 import { toMarkdownTable, type BenchRow } from './harness.js'
 import { rendezvousOwner } from '../resolvers/index.js'
-import type { ResolutionAnswer, ResolutionCommand, ResolutionSystem, ResolutionWorkerConfig } from './resolution-protocol.js'
+import { monotonicNow, type ResolutionAnswer, type ResolutionCommand, type ResolutionSystem, type ResolutionWorkerConfig } from './resolution-protocol.js'
 import { freePort } from './free-port.js'
 import { JsonLineChild } from './json-line-child.js'
 
@@ -58,6 +57,8 @@ export interface ResolutionBenchResult {
   readonly claims: number
   /** Rounds whose item's owner was one of its two claimants (otherwise the third process). */
   readonly ownerIsClaimant: number
+  /** Rounds whose two claims were submitted more than 1 ms apart (a loaded machine starting them late): not the same-moment race. */
+  readonly skewedRounds: number
   readonly answerMs: Percentiles
   readonly visibleEverywhereMs: Percentiles
   /** Claim -> the winner first visible anywhere (on the owner, as it writes the outcome): the settling part. */
@@ -72,6 +73,12 @@ export interface ResolutionBenchResult {
   /** Longest GC pause and longest event-loop delay, over the processes, ms. */
   readonly gcPauseMaxMs: number
   readonly loopDelayMaxMs: number
+  /**
+   * How far apart the processes' per-process wall clocks (`performance.timeOrigin + now`) were, ms:
+   * what a cross-process figure timed by them would have been off by. The bench times everything by
+   * the machine's monotonic clock instead.
+   */
+  readonly wallClockSkewMs: number
   /** Items granted to more than one claimant, or seen with different holders on different processes. Must be 0. */
   readonly doubleHolds: number
   /** Items that had no winner visible on every process by the end. */
@@ -128,8 +135,12 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
     // routers' smoothed round trips (RFC 6298 EWMA, one probe a second), which start-up inflates to
     // 6-26 ms on loopback: they need about 20 s to settle near the 2 ms a steady link shows.
     await sleep(options.warmupMs ?? (options.windowMs === 'auto' ? 20_000 : 1500))
-    const start = wallNow() + 200
+    const start = monotonicNow() + 200
     let ownerIsClaimant = 0
+    // Every claim is scheduled before the first is due, all asks in flight at once: asked one after
+    // the other, a loaded machine's slow answers made later rounds start late and their two claims
+    // tens of ms apart (`skewedRounds` counts rounds whose claims left more than 1 ms apart).
+    const scheduled: Array<Promise<ResolutionAnswer>> = []
     for (let round = 0; round < rounds; round++) {
       const a = round % 3
       const b = (round + 1) % 3
@@ -138,11 +149,22 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
       // The gates' ownership function: the floor routes by it, so both see the same share of rounds owned by a claimant.
       const owner = members.indexOf(rendezvousOwner(item, { epoch: 1, members }))
       if (owner === a || owner === b) ownerIsClaimant++
-      await workers[a]!.ask({ cmd: 'claim', item, player: `player-${round}-a`, at, owner })
-      await workers[b]!.ask({ cmd: 'claim', item, player: `player-${round}-b`, at, owner })
+      scheduled.push(workers[a]!.ask({ cmd: 'claim', item, player: `player-${round}-a`, at, owner }))
+      scheduled.push(workers[b]!.ask({ cmd: 'claim', item, player: `player-${round}-b`, at, owner }))
     }
-    await sleep(Math.max(0, start + rounds * gapMs - wallNow()) + 2000)
-    const reports = (await Promise.all(workers.map((worker) => worker.ask({ cmd: 'report' })))).map((answer) => answer as Extract<ResolutionAnswer, { event: 'report' }>)
+    await Promise.all(scheduled)
+    // After the last round, wait until every claim is answered and every item visible everywhere (a
+    // report every 100 ms), or 2 s at most: a fast system does not sit out a fixed tail.
+    const lastRound = start + rounds * gapMs
+    await sleep(Math.max(0, lastRound - monotonicNow()) + 20)
+    const askReports = async (): Promise<Array<Extract<ResolutionAnswer, { event: 'report' }>>> =>
+      (await Promise.all(workers.map((worker) => worker.ask({ cmd: 'report' })))).map((answer) => answer as Extract<ResolutionAnswer, { event: 'report' }>)
+    let reports = await askReports()
+    const settled = (): boolean => reports.reduce((sum, report) => sum + report.claims.length, 0) >= 2 * rounds && reports.every((report) => Object.keys(report.seen).length >= rounds)
+    while (!settled() && monotonicNow() < lastRound + 2000) {
+      await sleep(100)
+      reports = await askReports()
+    }
     const answerMs: number[] = []
     const visible: number[] = []
     const firstVisible: number[] = []
@@ -150,11 +172,13 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
     const windows: Array<{ from: number; to: number; ms: number }> = []
     let doubleHolds = 0
     let unresolved = 0
+    let skewedRounds = 0
     const claims = reports.flatMap((report) => report.claims)
     for (const claim of claims) answerMs.push(claim.answeredAt - claim.submittedAt)
     for (let round = 0; round < rounds; round++) {
       const item = `item-${round}`
       const mine = claims.filter((claim) => claim.item === item)
+      if (mine.length > 1 && Math.max(...mine.map((claim) => claim.submittedAt)) - Math.min(...mine.map((claim) => claim.submittedAt)) > 1) skewedRounds++
       if (mine.filter((claim) => claim.granted).length > 1) doubleHolds++
       const seen = reports.map((report) => report.seen[item])
       if (seen.some((entry) => entry === undefined) || mine.length === 0) {
@@ -177,7 +201,7 @@ export const runResolutionPhases = async (options: ResolutionBenchOptions = {}):
     const slowWithGc = slow.filter(overlapsGc).length
     const settlement: Record<string, number> = {}
     for (const report of reports) for (const [key, value] of Object.entries(report.stats)) settlement[key] = (settlement[key] ?? 0) + value
-    return { system, windowMs: options.windowMs ?? 2, rounds, claims: claims.length, ownerIsClaimant, answerMs: percentiles(answerMs), visibleEverywhereMs: percentiles(visible), firstVisibleMs: percentiles(firstVisible), spreadMs: percentiles(spread), slowRounds: slow.length, slowRoundsWithGc: slowWithGc, roundsWithGc: windows.filter(overlapsGc).length, gcPauseMaxMs: Math.max(0, ...pauses.map((pause) => pause.ms)), loopDelayMaxMs: Math.max(0, ...reports.map((report) => report.loopDelayMaxMs)), doubleHolds, unresolved, settlement, loadAverage: loadavg()[0] ?? 0 }
+    return { system, windowMs: options.windowMs ?? 2, rounds, claims: claims.length, ownerIsClaimant, skewedRounds, answerMs: percentiles(answerMs), visibleEverywhereMs: percentiles(visible), firstVisibleMs: percentiles(firstVisible), spreadMs: percentiles(spread), slowRounds: slow.length, slowRoundsWithGc: slowWithGc, roundsWithGc: windows.filter(overlapsGc).length, gcPauseMaxMs: Math.max(0, ...pauses.map((pause) => pause.ms)), loopDelayMaxMs: Math.max(0, ...reports.map((report) => report.loopDelayMaxMs)), wallClockSkewMs: Math.round((Math.max(...reports.map((report) => report.wallClockOffsetMs)) - Math.min(...reports.map((report) => report.wallClockOffsetMs))) * 1000) / 1000, doubleHolds, unresolved, settlement, loadAverage: loadavg()[0] ?? 0 }
   } finally {
     await Promise.all(workers.map((worker) => worker.quit()))
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
@@ -189,7 +213,7 @@ export const resolutionRows = (result: ResolutionBenchResult): BenchRow[] => {
   // realmsync over libp2p keeps the section name it always had, so earlier results still line up.
   const section = result.system === 'realmsync' ? 'resolution: 3 processes on loopback, 2 claimants per item' : `resolution: 3 processes on loopback, 2 claimants per item: ${SYSTEM_LABELS[result.system]}`
   const window = result.windowMs === 'auto' ? 'auto window' : `${result.windowMs} ms window`
-  const extra = { system: SYSTEM_LABELS[result.system], rounds: result.rounds, claims: result.claims, ownerIsClaimant: result.ownerIsClaimant, doubleHolds: result.doubleHolds, unresolved: result.unresolved, loadAverage: result.loadAverage }
+  const extra = { system: SYSTEM_LABELS[result.system], rounds: result.rounds, claims: result.claims, ownerIsClaimant: result.ownerIsClaimant, skewedRounds: result.skewedRounds, doubleHolds: result.doubleHolds, unresolved: result.unresolved, loadAverage: result.loadAverage }
   return [
     { section, name: `${window}: claim -> answer: p50`, perSecond: result.answerMs.p50, unit: 'ms (lower is better)', extra },
     { section, name: `${window}: claim -> answer: p99`, perSecond: result.answerMs.p99, unit: 'ms (lower is better)', extra: { maxMs: result.answerMs.max, ...extra } },
@@ -208,6 +232,7 @@ export const resolutionRows = (result: ResolutionBenchResult): BenchRow[] => {
         roundsWithGc: `${result.roundsWithGc}/${result.rounds}`,
         gcPauseMaxMs: result.gcPauseMaxMs,
         loopDelayMaxMs: result.loopDelayMaxMs,
+        wallClockSkewMs: result.wallClockSkewMs,
         target: `p99 < 5 ms ${result.visibleEverywhereMs.p99 < 5 ? 'met' : 'MISSED'}`,
         ...extra,
       },

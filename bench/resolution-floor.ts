@@ -3,10 +3,12 @@
 // at all. A claimant sends a tiny claim to the item's owner; the owner waits the settlement window
 // (a real timer, from the first claim it sees), picks the earliest-stamped claim (ties by player id),
 // takes the outcome as visible itself, answers both claimants and sends the outcome to every other
-// process, which takes it as visible. No CRDT, store, validation, routing, admission or resends:
+// process, which takes it as visible. Like the resolver, the owner remembers who holds each item, so
+// a claim arriving after its item was settled (a late claimant) is refused in its own window and
+// changes nothing. No CRDT, store, validation, routing, admission or resends:
 // what this machine's scheduler and sockets charge for the message pattern itself.
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
-import { wallNow } from './cluster-protocol.js'
+import { monotonicNow } from './resolution-protocol.js'
 import type { ResolutionNode, ResolutionWorkerConfig, VisibleListener } from './resolution-protocol.js'
 
 /** A frame on the mesh, JSON: hello (the dialer's index), claim, answer, outcome. */
@@ -39,8 +41,10 @@ export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, o
     server.once('error', reject)
   })
   const peers = new Map<number, WebSocket>()
-  const counters = { framesSent: 0, framesReceived: 0, claimsSettled: 0, badFrames: 0 }
+  const counters = { framesSent: 0, framesReceived: 0, claimsSettled: 0, claimsRefusedHeld: 0, badFrames: 0 }
   const pending = new Map<string, PendingClaim[]>()
+  /** Items this process owns and has settled, and their holder. */
+  const holders = new Map<string, string>()
   const answers = new Map<string, (granted: boolean) => void>()
   let windowMs = 2
   let closed = false
@@ -55,10 +59,13 @@ export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, o
   const settle = (item: string): void => {
     const claims = pending.get(item) ?? []
     pending.delete(item)
-    const winner = [...claims].sort((a, b) => a.stamp - b.stamp || (a.player < b.player ? -1 : a.player > b.player ? 1 : 0))[0]
-    if (winner === undefined) return
     counters.claimsSettled += claims.length
-    onVisible(item, winner.player)
+    const held = holders.has(item)
+    const winner = held ? undefined : [...claims].sort((a, b) => a.stamp - b.stamp || (a.player < b.player ? -1 : a.player > b.player ? 1 : 0))[0]
+    if (winner !== undefined) {
+      holders.set(item, winner.player)
+      onVisible(item, winner.player)
+    } else counters.claimsRefusedHeld += claims.length
     for (const claim of claims) {
       const granted = claim === winner
       if (claim.from === config.index) {
@@ -66,7 +73,7 @@ export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, o
         answers.delete(claim.player)
       } else send(claim.from, { t: 'answer', item, player: claim.player, granted })
     }
-    for (const index of peers.keys()) send(index, { t: 'outcome', item, holder: winner.player })
+    if (winner !== undefined) for (const index of peers.keys()) send(index, { t: 'outcome', item, holder: winner.player })
   }
 
   const receiveClaim = (item: string, claim: PendingClaim): void => {
@@ -139,7 +146,7 @@ export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, o
     claim: (item, player, owner, answer) => {
       if (owner === undefined) throw new RangeError('a floor claim needs its owner')
       answers.set(player, answer)
-      const claim = { player, stamp: wallNow(), from: config.index }
+      const claim = { player, stamp: monotonicNow(), from: config.index }
       if (owner === config.index) receiveClaim(item, claim)
       else send(owner, { t: 'claim', item, ...claim })
     },

@@ -1,6 +1,15 @@
 // The contract between bench/resolution-bench.ts and bench/resolution-worker.ts.
 
 /**
+ * Now in ms on the machine's monotonic clock (CLOCK_MONOTONIC), which every process on the machine
+ * reads alike: the bench's times cross processes (a claim here, the outcome seen there). The
+ * per-process wall clock `performance.timeOrigin + performance.now()` is fixed when each process
+ * starts and was seen 10-25 ms apart between three workers started on a loaded machine, enough to
+ * make the winner visible before it was claimed.
+ */
+export const monotonicNow = (): number => Number(process.hrtime.bigint()) / 1e6
+
+/**
  * What a resolution worker runs. `realmsync`: a peer as `realmsync serve` runs it (libp2p) with a
  * ResolverGate; `realmsync-ws`: the same over the WebSocket peer transport; `floor`: a bare ws mesh
  * passing the same messages (claim to the owner, answer to the claimants, outcome to every process)
@@ -46,6 +55,8 @@ export type ResolutionAnswer =
       readonly gcPauses: ReadonlyArray<{ readonly at: number; readonly ms: number }>
       /** Longest event-loop delay seen while rounds ran, ms. */
       readonly loopDelayMaxMs: number
+      /** This process's `performance.timeOrigin + performance.now()` minus `monotonicNow()`: how far apart the processes' wall clocks are. */
+      readonly wallClockOffsetMs: number
     }
   | { readonly event: 'error'; readonly message: string }
 

@@ -10,6 +10,7 @@
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { wallNow } from './cluster-protocol.js'
+import { monotonicNow } from './resolution-protocol.js'
 import type { ResolutionAnswer, ResolutionCommand, ResolutionNode, ResolutionWorkerConfig, VisibleListener } from './resolution-protocol.js'
 
 const answer = (value: ResolutionAnswer): void => {
@@ -20,7 +21,7 @@ const config = JSON.parse(process.argv[2] ?? '{}') as ResolutionWorkerConfig
 const claims: Array<{ item: string; submittedAt: number; answeredAt: number; granted: boolean }> = []
 const seen = new Map<string, { holder: string; at: number }>()
 const onVisible: VisibleListener = (item, holder) => {
-  seen.set(item, { holder, at: wallNow() })
+  seen.set(item, { holder, at: monotonicNow() })
 }
 // Loaded on demand, so a floor process carries no realmsync code.
 const node: ResolutionNode =
@@ -28,9 +29,11 @@ const node: ResolutionNode =
     ? await (await import('./resolution-floor.js')).startFloorResolutionNode(config, onVisible)
     : await (await import('./resolution-realmsync-node.js')).startRealmsyncResolutionNode(config, onVisible)
 // GC pauses and event-loop delay, to tell a slow round's cause (bounded: a run has a few hundred pauses).
+// Entries are stamped on performance.now()'s scale: the same monotonic clock from another zero.
 const gcPauses: Array<{ at: number; ms: number }> = []
+const performanceToMonotonic = monotonicNow() - performance.now()
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) if (gcPauses.length < 100_000) gcPauses.push({ at: performance.timeOrigin + entry.startTime, ms: entry.duration })
+  for (const entry of list.getEntries()) if (gcPauses.length < 100_000) gcPauses.push({ at: performanceToMonotonic + entry.startTime, ms: entry.duration })
 }).observe({ entryTypes: ['gc'] })
 const loopDelay = monitorEventLoopDelay({ resolution: 1 })
 loopDelay.enable()
@@ -53,14 +56,14 @@ for await (const line of createInterface({ input: process.stdin })) {
     }
     const { item, player, owner } = command
     setTimeout(() => {
-      const submittedAt = wallNow()
+      const submittedAt = monotonicNow()
       node.claim(item, player, owner, (granted) => {
-        claims.push({ item, submittedAt, answeredAt: wallNow(), granted })
+        claims.push({ item, submittedAt, answeredAt: monotonicNow(), granted })
       })
-    }, Math.max(0, command.at - wallNow()))
+    }, Math.max(0, command.at - monotonicNow()))
     answer({ event: 'scheduled' })
   } else if (command.cmd === 'report') {
-    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: node.stats(), gcPauses, loopDelayMaxMs: loopDelay.max / 1e6 })
+    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: node.stats(), gcPauses, loopDelayMaxMs: loopDelay.max / 1e6, wallClockOffsetMs: wallNow() - monotonicNow() })
   } else {
     break
   }
