@@ -57,6 +57,8 @@ export type ResolutionAnswer =
       readonly loopDelayMaxMs: number
       /** This process's `performance.timeOrigin + performance.now()` minus `monotonicNow()`: how far apart the processes' wall clocks are. */
       readonly wallClockOffsetMs: number
+      /** CPU time (user + system) this process used from its first claim to the report, ms. */
+      readonly cpuMs: number
     }
   | { readonly event: 'error'; readonly message: string }
 

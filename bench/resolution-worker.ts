@@ -13,6 +13,13 @@ import { wallNow } from './cluster-protocol.js'
 import { monotonicNow } from './resolution-protocol.js'
 import type { ResolutionAnswer, ResolutionCommand, ResolutionNode, ResolutionWorkerConfig, VisibleListener } from './resolution-protocol.js'
 
+let cpuAtFirstClaim: NodeJS.CpuUsage | undefined
+const cpuSinceFirstClaim = (): number => {
+  if (cpuAtFirstClaim === undefined) return 0
+  const used = process.cpuUsage(cpuAtFirstClaim)
+  return (used.user + used.system) / 1000
+}
+
 const answer = (value: ResolutionAnswer): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`)
 }
@@ -57,13 +64,14 @@ for await (const line of createInterface({ input: process.stdin })) {
     const { item, player, owner } = command
     setTimeout(() => {
       const submittedAt = monotonicNow()
+      cpuAtFirstClaim ??= process.cpuUsage()
       node.claim(item, player, owner, (granted) => {
         claims.push({ item, submittedAt, answeredAt: monotonicNow(), granted })
       })
     }, Math.max(0, command.at - monotonicNow()))
     answer({ event: 'scheduled' })
   } else if (command.cmd === 'report') {
-    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: node.stats(), gcPauses, loopDelayMaxMs: loopDelay.max / 1e6, wallClockOffsetMs: wallNow() - monotonicNow() })
+    answer({ event: 'report', claims, seen: Object.fromEntries(seen), stats: node.stats(), gcPauses, loopDelayMaxMs: loopDelay.max / 1e6, wallClockOffsetMs: wallNow() - monotonicNow(), cpuMs: cpuSinceFirstClaim() })
   } else {
     break
   }
