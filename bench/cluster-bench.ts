@@ -17,7 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import os, { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { BenchStoreMode, ClusterSystem, WorkerReport } from './cluster-protocol.js'
+import { machineNow, type BenchStoreMode, type ClusterSystem, type WorkerReport } from './cluster-protocol.js'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { WorkerProcess } from './worker-process.js'
@@ -199,15 +199,15 @@ const runPhase = async (
   phase: { rate: number; measureMs: number; warmupMs: number; tickMs: number; tickTransaction: boolean; ticks: 'staggered' | 'aligned' },
 ): Promise<Omit<ClusterPhaseResult, 'backgroundBusyPercent'>> => {
   const { rate, measureMs, warmupMs, tickMs, tickTransaction, ticks } = phase
-  const plan = { startAt: Date.now() + 500, warmupMs, measureMs, cooldownMs: 500, drainMs: 1000, rate: rate / workers.length, tickMs, tickTransaction }
+  const plan = { startAt: machineNow() + 500, warmupMs, measureMs, cooldownMs: 500, drainMs: 1000, rate: rate / workers.length, tickMs, tickTransaction }
   const phaseOf = (index: number): number => (ticks === 'aligned' ? 0 : (index * tickMs) / workers.length)
   const answers = Promise.all(workers.map((worker, index) => worker.ask({ cmd: 'run', plan: { ...plan, phaseMs: phaseOf(index) } })))
   // A worker dying while this waits must surface at the `await` below, not as an unhandled rejection.
   answers.catch(() => {})
   const windowStart = plan.startAt + warmupMs
-  await sleep(windowStart - Date.now())
+  await sleep(windowStart - machineNow())
   const machineStart = machineTimes()
-  await sleep(windowStart + measureMs - Date.now())
+  await sleep(windowStart + measureMs - machineNow())
   const machineEnd = machineTimes()
   const reports = (await answers) as WorkerReport[]
 

@@ -47,7 +47,7 @@ export interface WorkerConfig {
 
 /** One load phase: write at `rate` from `startAt`, measure the window after the warm-up. */
 export interface RunPlan {
-  /** Wall-clock ms (epoch) when every worker starts writing. */
+  /** `machineNow()` ms when every worker starts writing. */
   readonly startAt: number
   readonly warmupMs: number
   readonly measureMs: number
@@ -139,5 +139,13 @@ export const BENCH_DOC = 'world/bench/shared'
 /** Keys each worker cycles through: bounded, so the map is overwritten as game state is. */
 export const KEYS_PER_WORKER = 1000
 
-/** Wall-clock ms with sub-ms precision; processes on one machine agree on it. */
+/**
+ * Ms on the machine's monotonic clock (CLOCK_MONOTONIC), with sub-ms precision: every process on the
+ * machine reads the same clock. `performance.timeOrigin + performance.now()` does not: each process
+ * pairs its own wall-clock origin with its monotonic start, and under load that pairing was seen
+ * 12-20 ms apart between processes (bench/resolution-bench.ts reports it as `wallClockSkewMs`).
+ */
+export const machineNow = (): number => Number(process.hrtime.bigint()) / 1e6
+
+/** Wall-clock ms with sub-ms precision, per process (see `machineNow` for comparing across processes). */
 export const wallNow = (): number => performance.timeOrigin + performance.now()

@@ -9,14 +9,14 @@ import { writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector'
 import { createInterface } from 'node:readline'
 import type * as Y from 'yjs'
-import { KEYS_PER_WORKER, wallNow, type BenchNode, type RunPlan, type WorkerAnswer, type WorkerCommand, type WorkerConfig, type WorkerReport } from './cluster-protocol.js'
+import { KEYS_PER_WORKER, machineNow, type BenchNode, type RunPlan, type WorkerAnswer, type WorkerCommand, type WorkerConfig, type WorkerReport } from './cluster-protocol.js'
 import { LatencyHistogram } from './latency-histogram.js'
 
 const answer = (value: WorkerAnswer): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`)
 }
 
-const sleepUntil = (at: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - wallNow())))
+const sleepUntil = (at: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - machineNow())))
 
 const startNode = async (config: WorkerConfig): Promise<BenchNode> => {
   // Loaded on demand, so a gossipsub process carries no realmsync replication code and vice versa.
@@ -76,7 +76,7 @@ class WindowMeter {
   private readonly cpu = process.cpuUsage()
   private readonly loop = performance.eventLoopUtilization()
   private readonly counters: Record<string, number>
-  private readonly wall = wallNow()
+  private readonly wall = machineNow()
 
   constructor(
     private readonly node: BenchNode,
@@ -89,7 +89,7 @@ class WindowMeter {
   /** What happened since construction. */
   close(): Pick<WorkerReport, 'cpuPercent' | 'eventLoopPercent' | 'counters' | 'windowMs'> {
     const cpu = process.cpuUsage(this.cpu)
-    const windowMs = wallNow() - this.wall
+    const windowMs = machineNow() - this.wall
     stopWindowProfile(this.profile, 'window')
     return {
       // process.cpuUsage counts every thread of the process (GC helpers, libuv pool) as well.
@@ -115,7 +115,7 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
   const onChange = (event: Y.YMapEvent<number>): void => {
     // Updates applied from the network run in non-local transactions; own writes are local.
     if (event.transaction.local) return
-    const now = wallNow()
+    const now = machineNow()
     for (const key of event.keysChanged) {
       const created = map.get(key)
       if (typeof created === 'number' && created >= windowStart && created < windowEnd) histogram.record(now - created)
@@ -134,9 +134,9 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
   // warm-up + window + cool-down long) still gives an honest CPU figure.
   const phaseMeter = new WindowMeter(node)
   await new Promise<void>((resolve) => {
-    let plannedAt = wallNow()
+    let plannedAt = machineNow()
     const tick = (): void => {
-      const now = wallNow()
+      const now = machineNow()
       if (now >= windowStart && now < windowEnd) maxTickLateMs = Math.max(maxTickLateMs, now - plannedAt)
       if (now >= windowStart && meter === undefined) meter = new WindowMeter(node, true)
       if (now >= windowEnd && meter !== undefined && measured === undefined) measured = meter.close()
@@ -144,7 +144,7 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
       const due = Math.floor(((now - ticksFrom) * plan.rate) / 1000)
       const writeDue = (): void => {
         for (; written < due; written++) {
-          const created = wallNow()
+          const created = machineNow()
           node.doc.transact(() => map.set(`w${index}:${written % KEYS_PER_WORKER}`, created), node.writeOrigin)
           if (created >= windowStart && created < windowEnd) windowWrites++
         }
@@ -164,7 +164,7 @@ const runLoad = async (node: BenchNode, index: number, plan: RunPlan): Promise<W
   })
   const phase = phaseMeter.close()
   // Updates created in the window may still be in flight: keep recording while they land.
-  await sleepUntil(wallNow() + plan.drainMs)
+  await sleepUntil(machineNow() + plan.drainMs)
   map.unobserve(onChange)
   if (measured === undefined) throw new Error('the measurement window never closed')
   return {
