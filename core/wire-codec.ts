@@ -133,7 +133,7 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
       for (const link of message.links) {
         writeName(encoder, link.peer)
         // Latency in tenths of a millisecond; 0 means down (a real link is never 0 after rounding up).
-        encoding.writeVarUint(encoder, link.oneWayMs === null ? 0 : Math.max(1, Math.min(MAX_LINK_TENTHS, Math.ceil(link.oneWayMs * 10))))
+        encoding.writeVarUint(encoder, link.oneWayMs === null ? 0 : linkTenths(link.oneWayMs))
       }
       break
     case 'pong':
@@ -153,6 +153,11 @@ export const encodeFrame = (message: WireMessage, options: CodecOptions = {}): U
 
 // Link latencies above 10 minutes are nonsense from a peer and are clamped.
 const MAX_LINK_TENTHS = 6_000_000
+
+const linkTenths = (oneWayMs: number): number => Math.max(1, Math.min(MAX_LINK_TENTHS, Math.ceil(oneWayMs * 10)))
+
+/** A link latency as a receiver decodes it from a ping (rounded up to a tenth of a ms, clamped). */
+export const wireLinkLatency = (oneWayMs: number): number => linkTenths(oneWayMs) / 10
 
 const writeName = (encoder: encoding.Encoder, name: string): void => {
   if (!isWireName(name)) throw new MalformedFrameError(`names must be well-formed and at most ${MAX_NAME_BYTES} bytes`)

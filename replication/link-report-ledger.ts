@@ -1,4 +1,4 @@
-import type { LinkReport } from '../core/index.js'
+import { wireLinkLatency, type LinkReport } from '../core/index.js'
 import { quantizeLatency } from './latency-map.js'
 
 /** Every this many pings to a peer carries the whole link report, whatever it is known to hold. */
@@ -24,7 +24,9 @@ interface PeerLedger {
   newestAnswered: number
 }
 
-const bucketOf = (link: LinkReport): Bucket => (link.oneWayMs === null ? null : quantizeLatency(link.oneWayMs))
+// The bucket of the value the receiver decodes, not of ours: near a bucket edge the wire's rounding
+// can move a value across it, and the receiver must end up with what a whole report would give it.
+const bucketOf = (link: LinkReport): Bucket => (link.oneWayMs === null ? null : quantizeLatency(wireLinkLatency(link.oneWayMs)))
 
 /**
  * What each peer holds of this peer's link report, so a ping carries only what changed. A ping's
