@@ -267,6 +267,8 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
           serverUserUsPerIntent: list(result.serverUserUsPerIntent),
           serverWritesPerIntent: list(result.serverWritesPerIntent, 1),
           serverReadsPerIntent: list(result.serverReadsPerIntent, 1),
+          // Derived, not measured: intents/s one server would take at 100% of one core, at this run's CPU per intent.
+          oneCoreIntentsPerSecond: list(result.serverCpuUsPerIntent.map((us) => (us > 0 ? 1e6 / us : 0))),
           loadCpuPercent: list(result.loadCpuPercent),
           machineBusyPercent: result.machineBusyPercent,
           target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,
