@@ -225,7 +225,7 @@ export const runInterestScale = async (options: GatewayScaleOptions = {}): Promi
     if (count <= 0) continue
     for (const result of await runInterestScenario(peers, count, settings, system)) {
       settings.log(
-        `gateway-scale: ${result.scenario} (${system}): ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
+        `gateway-scale: ${result.scenario} (${system}): ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, load CPU ${result.loadCpuUsPerDelivery.toFixed(0)} us per delivery, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
       )
       results.push(result)
     }
@@ -270,6 +270,7 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
           // Derived, not measured: intents/s one server would take at 100% of one core, at this run's CPU per intent.
           oneCoreIntentsPerSecond: list(result.serverCpuUsPerIntent.map((us) => (us > 0 ? 1e6 / us : 0))),
           loadCpuPercent: list(result.loadCpuPercent),
+          loadCpuUsPerDelivery: result.loadCpuUsPerDelivery,
           machineBusyPercent: result.machineBusyPercent,
           target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,
           ...(result.closed > 0 || result.rejects > 0 ? { closed: result.closed, rejects: result.rejects } : {}),

@@ -93,6 +93,8 @@ export interface InterestResult {
   /** The user-mode part of `serverCpuUsPerIntent` (the rest is kernel time, mostly socket writes). */
   readonly serverUserUsPerIntent: readonly number[]
   readonly loadCpuPercent: readonly number[]
+  /** Load generators' CPU in the measured window per delivery they received, microseconds (summed over processes): the clients' side of a delivery. */
+  readonly loadCpuUsPerDelivery: number
   readonly machineBusyPercent: number
   readonly loadAverage: number
   readonly closed: number
@@ -231,6 +233,7 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
         serverUserUsPerIntent: perIntent((stats) => stats.userCpuMs * 1000),
         serverCpuUsPerIntent: after.map((stats, index) => ((stats.cpuMs - (before[index] as ServerStats).cpuMs) * 1000) / Math.max(1, stats.intents - (before[index] as ServerStats).intents)),
         loadCpuPercent: reports.map((report) => report.cpuPercent),
+        loadCpuUsPerDelivery: (reports.reduce((sum, report) => sum + report.windowCpuMs, 0) * 1000) / Math.max(1, deliveries),
         machineBusyPercent: busyPercent(machineStart, machineEnd),
         loadAverage,
         closed: reports.reduce((sum, report) => sum + report.closed, 0),
