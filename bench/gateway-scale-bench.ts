@@ -13,13 +13,20 @@
 // sending moves as intents (10,000/s in total by default), each move seen only by the clients
 // whose interest area covers it, timed from intent send to visible.
 //
-//   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]
+//   npx tsx bench/gateway-scale-bench.ts [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync|floor,...] [workloads=fanout,interest] [intentsPerSecond=10000|500,2000,...] [viewers=8]
 //
 // The issue's sizes: `npx tsx bench/gateway-scale-bench.ts 10000 20000`. A CPU profile of the
 // interest servers: GATEWAY_SCALE_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". Their
 // answers go out with the fan-out tick (the gateway's default); INTEREST_ANSWER_FLUSH=immediate sends
 // them at once. The interest rows report server CPU, user CPU and system calls per accepted intent:
 // on a shared machine they compare runs where latency cannot.
+//
+// `systems=floor` (or `realmsync,floor`) adds the interest workload's floor
+// (bench/interest-scale-floor-server.ts): the same clients and moves served by a bare ws server
+// with no realmsync in it, the same grid rules and fan-out tick, side by side with the realmsync
+// peer; it is one process, so it runs on one peer only, and takes no part in the fan-out workload.
+// `intentsPerSecond` may be a list (`500,2000`): each rate is measured in turn over the same
+// connections, e.g. `npx tsx bench/gateway-scale-bench.ts 2000 0 2 10 5000 realmsync,floor interest 500,2000 8`.
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -38,7 +45,7 @@ import {
   type StartedServer,
 } from './relay-harness.js'
 import { FLAVOUR, RELAY_SECRET, type RelaySystem } from './relay-protocol.js'
-import { runInterestScenario, type InterestResult } from './interest-scale.js'
+import { runInterestScenario, type InterestResult, type InterestSystem } from './interest-scale.js'
 
 /** Settings of one scale run. */
 export interface GatewayScaleOptions {
@@ -52,12 +59,17 @@ export interface GatewayScaleOptions {
   readonly seconds?: number
   /** Most client sockets per load-generator process. Default 5,000. */
   readonly perProcess?: number
-  /** Systems of the one-peer scenario (two peers is realmsync only). Default realmsync. */
-  readonly systems?: readonly RelaySystem[]
+  /**
+   * Systems of the one-peer scenario (two peers is realmsync only). Default realmsync. `floor` is
+   * the interest workload's bare ws server; the relay systems run the fan-out workload only.
+   */
+  readonly systems?: ReadonlyArray<RelaySystem | 'floor'>
   /** Workloads: `fanout` (writes to every client of one document) and `interest` (moves as intents, interest-filtered). Default both. */
   readonly workloads?: ReadonlyArray<'fanout' | 'interest'>
   /** Interest workload: moves per second in total. Default 10,000. */
   readonly intentsPerSecond?: number
+  /** Interest workload: several rates measured in turn over the same connections (overrides `intentsPerSecond`). */
+  readonly intentRates?: readonly number[]
   /** Interest workload: clients that see a move, on average. Default 8. */
   readonly viewers?: number
   readonly log?: (line: string) => void
@@ -179,7 +191,8 @@ export const runGatewayScale = async (options: GatewayScaleOptions = {}): Promis
   const clients = options.clients ?? 2000
   const twoPeerClients = options.twoPeerClients ?? 4000
   const results: ScaleResult[] = []
-  if (clients > 0) for (const system of options.systems ?? ['realmsync']) results.push(await runScenario(system, 1, clients, resolved))
+  const systems = (options.systems ?? ['realmsync']).filter((system): system is RelaySystem => system !== 'floor')
+  if (clients > 0) for (const system of systems) results.push(await runScenario(system, 1, clients, resolved))
   if (twoPeerClients > 0) results.push(await runScenario('realmsync', 2, twoPeerClients, resolved))
   return results
 }
@@ -189,6 +202,7 @@ export const runInterestScale = async (options: GatewayScaleOptions = {}): Promi
   if (!(options.workloads ?? ['interest']).includes('interest')) return []
   const settings = {
     intentsPerSecond: options.intentsPerSecond ?? 10_000,
+    ...(options.intentRates ? { intentRates: options.intentRates } : {}),
     viewers: options.viewers ?? 8,
     radius: 20,
     intervalMs: 16,
@@ -200,13 +214,21 @@ export const runInterestScale = async (options: GatewayScaleOptions = {}): Promi
   const results: InterestResult[] = []
   const clients = options.clients ?? 2000
   const twoPeerClients = options.twoPeerClients ?? 4000
-  for (const [peers, count] of [[1, clients], [2, twoPeerClients]] as const) {
+  // The relay systems have no intents: the interest workload runs realmsync for them, as it always did.
+  const chosen = (options.systems ?? ['realmsync']).filter((system): system is InterestSystem => system === 'realmsync' || system === 'floor')
+  const systems: InterestSystem[] = chosen.length > 0 ? chosen : ['realmsync']
+  const runs: Array<[1 | 2, number, InterestSystem]> = [
+    ...systems.map((system): [1, number, InterestSystem] => [1, clients, system]),
+    ...(systems.includes('realmsync') ? [[2, twoPeerClients, 'realmsync'] as [2, number, InterestSystem]] : []),
+  ]
+  for (const [peers, count, system] of runs) {
     if (count <= 0) continue
-    const result = await runInterestScenario(peers, count, settings)
-    settings.log(
-      `gateway-scale: ${result.scenario}: ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
-    )
-    results.push(result)
+    for (const result of await runInterestScenario(peers, count, settings, system)) {
+      settings.log(
+        `gateway-scale: ${result.scenario} (${system}): ${Math.round(result.sentPerSecond)} intents/s, intent-to-visible p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.viewersPerMove.toFixed(1)} viewers/move, load CPU ${result.loadCpuUsPerDelivery.toFixed(0)} us per delivery, server CPU ${list(result.serverCpuPercent)}% (${list(result.serverCpuUsPerIntent)} us of which ${list(result.serverUserUsPerIntent)} us user, ${list(result.serverWritesPerIntent, 1)} writes, ${list(result.serverReadsPerIntent, 1)} reads per intent), ${list(result.rssPerConnectionKiB, 1)} KiB RSS/connection, load average ${result.loadAverage.toFixed(1)}`,
+      )
+      results.push(result)
+    }
   }
   return results
 }
@@ -217,12 +239,16 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
     const section = `gateway-scale: ${result.scenario}`
     const common = { loadProcesses: result.loadProcesses, loadAverage: result.loadAverage }
     const rssKiB = mean(result.rssPerConnectionKiB)
+    const label = interestLabel(result.system)
+    const floorRow = `${interestLabel('floor')}: intent-to-visible p99 at ${result.intentsPerSecond} intents/s`
+    const floorRan = result.system === 'realmsync' && results.some((other) => other.system === 'floor' && other.scenario === result.scenario && other.intentsPerSecond === result.intentsPerSecond)
     return [
       {
         section,
-        name: `realmsync gateway: intent-to-visible p99 at ${result.intentsPerSecond} intents/s`,
+        name: `${label}: intent-to-visible p99 at ${result.intentsPerSecond} intents/s`,
         perSecond: result.p99Ms,
         unit: 'ms p99 intent send to seen by every client whose interest covers it (lower is better)',
+        ...(floorRan ? { baseline: floorRow } : {}),
         extra: {
           p50Ms: result.p50Ms,
           p95Ms: result.p95Ms,
@@ -241,7 +267,10 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
           serverUserUsPerIntent: list(result.serverUserUsPerIntent),
           serverWritesPerIntent: list(result.serverWritesPerIntent, 1),
           serverReadsPerIntent: list(result.serverReadsPerIntent, 1),
+          // Derived, not measured: intents/s one server would take at 100% of one core, at this run's CPU per intent.
+          oneCoreIntentsPerSecond: list(result.serverCpuUsPerIntent.map((us) => (us > 0 ? 1e6 / us : 0))),
           loadCpuPercent: list(result.loadCpuPercent),
+          loadCpuUsPerDelivery: result.loadCpuUsPerDelivery,
           machineBusyPercent: result.machineBusyPercent,
           target: `p99 < 50 ms ${result.p99Ms < 50 ? 'met' : 'MISSED'}`,
           ...(result.closed > 0 || result.rejects > 0 ? { closed: result.closed, rejects: result.rejects } : {}),
@@ -250,7 +279,7 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
       },
       {
         section,
-        name: 'realmsync gateway: memory per connection (interest)',
+        name: `${label}: memory per connection (interest)`,
         perSecond: rssKiB,
         unit: 'KiB server RSS per connection (lower is better)',
         extra: {
@@ -263,6 +292,9 @@ export const interestScaleRows = (results: readonly InterestResult[]): BenchRow[
       },
     ]
   })
+
+/** Row label of an interest system. */
+const interestLabel = (system: InterestSystem): string => (system === 'floor' ? 'floor: bare ws fan-out, no realmsync' : 'realmsync gateway')
 
 const list = (values: readonly number[], digits = 0): string => values.map((value) => value.toFixed(digits)).join('/')
 
@@ -351,12 +383,13 @@ export const gatewayScaleOptionsFromArgs = (args: readonly string[]): GatewaySca
     ...(perProcess ? { perProcess: Number(perProcess) } : {}),
     ...(systems ? { systems: systems.split(',') as RelaySystem[] } : {}),
     ...(workloads ? { workloads: workloads.split(',') as Array<'fanout' | 'interest'> } : {}),
-    ...(intentsPerSecond ? { intentsPerSecond: Number(intentsPerSecond) } : {}),
+    ...(intentsPerSecond ? { intentsPerSecond: Number(intentsPerSecond.split(',')[0]) } : {}),
+    ...(intentsPerSecond?.includes(',') ? { intentRates: intentsPerSecond.split(',').map(Number) } : {}),
     ...(viewers ? { viewers: Number(viewers) } : {}),
   }
-  const numbers = [options.clients ?? 0, options.twoPeerClients ?? 0, options.seconds ?? 1, options.perProcess ?? 1, options.intentsPerSecond ?? 1, options.viewers ?? 1, ...(options.rates ?? [])]
+  const numbers = [options.clients ?? 0, options.twoPeerClients ?? 0, options.seconds ?? 1, options.perProcess ?? 1, options.intentsPerSecond ?? 1, options.viewers ?? 1, ...(options.rates ?? []), ...(options.intentRates ?? [])]
   if (!numbers.every((value) => Number.isFinite(value) && value >= 0)) {
-    throw new RangeError('usage: gateway-scale-bench [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync] [workloads=fanout,interest] [intentsPerSecond=10000] [viewers=8]')
+    throw new RangeError('usage: gateway-scale-bench [clients=2000] [twoPeerClients=4000] [rates=0.5,2] [seconds=5] [perProcess=5000] [systems=realmsync|floor,...] [workloads=fanout,interest] [intentsPerSecond=10000|500,2000,...] [viewers=8]')
   }
   return options
 }

@@ -112,7 +112,10 @@ const run = async (plan: InterestPlan): Promise<void> => {
   let sent = 0
   let cursor = 0
   const end = plan.startAt + plan.warmupMs + plan.measureMs
+  // CPU over the measured window alone: what receiving and decoding the deliveries costs a client process.
+  let windowCpuStart: NodeJS.CpuUsage | undefined
   while (Date.now() < end) {
+    if (windowCpuStart === undefined && wallNow() >= m.from) windowCpuStart = process.cpuUsage()
     const due = Math.floor(((wallNow() - started) * plan.intentsPerSecond) / 1000)
     for (; sent < due; sent++) {
       const local = cursor++ % clients.length
@@ -135,6 +138,7 @@ const run = async (plan: InterestPlan): Promise<void> => {
     }
     await sleep(5)
   }
+  const windowCpu = process.cpuUsage(windowCpuStart)
   await sleep(plan.drainMs)
   const cpu = process.cpuUsage(cpuStart)
   measure = undefined
@@ -146,6 +150,7 @@ const run = async (plan: InterestPlan): Promise<void> => {
     windowAcks,
     windowDeliveries: m.deliveries,
     cpuPercent: ((cpu.user + cpu.system) / 1000 / Math.max(1, wallNow() - started)) * 100,
+    windowCpuMs: (windowCpu.user + windowCpu.system) / 1000,
     closed,
     rejects,
   })

@@ -70,6 +70,8 @@ export interface InterestLoadReport {
   readonly windowAcks: number
   readonly windowDeliveries: number
   readonly cpuPercent: number
+  /** CPU spent in the measured window, ms (its deliveries are those of moves sent in it). */
+  readonly windowCpuMs: number
   readonly closed: number
   readonly rejects: number
 }

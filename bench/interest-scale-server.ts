@@ -3,11 +3,11 @@
 // ephemeral `position` (`{ x, y, t }`, `t` the client's send time riding along for the latency
 // measurement). Two such servers replicate the ephemeral layer to each other. JSON lines on stdio
 // (bench/json-line-child.ts); `stats` reports CPU, event-loop time, memory and connections.
-import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import * as Y from 'yjs'
 import pino from 'pino'
 import { serverStats } from './server-stats.js'
+import { systemCalls } from './interest-scale-syscalls.js'
 import { INTEREST_SECRET, type InterestServerAnswer, type InterestServerCommand, type InterestServerConfig } from './interest-scale-protocol.js'
 
 const answer = (value: InterestServerAnswer): void => {
@@ -30,15 +30,6 @@ const server = await startServer({
   store: { durability: 'memory', snapshotEvery: 0, validateAppends: false },
 })
 const peer = server.peer
-/** This process's read and write system calls so far, from `/proc/self/io` (zeros where there is none). */
-const systemCalls = (): { readCalls: number; writeCalls: number } => {
-  try {
-    const io = readFileSync('/proc/self/io', 'utf8')
-    return { readCalls: Number(/^syscr: (\d+)/m.exec(io)?.[1] ?? 0), writeCalls: Number(/^syscw: (\d+)/m.exec(io)?.[1] ?? 0) }
-  } catch {
-    return { readCalls: 0, writeCalls: 0 }
-  }
-}
 const finite = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0)
 const engine = IntentEngine.createUnjournaled({
   world: openWorldDoc(new Y.Doc()),

@@ -6,6 +6,10 @@
 // (RSS and heap after a collection), server CPU and event-loop time. Clients are spread over
 // load-generator processes (each under the 20,000 open-files limit, each from its own loopback
 // address). Run through bench/gateway-scale-bench.ts.
+//
+// The `floor` system swaps the peer for bench/interest-scale-floor-server.ts: a bare ws server with
+// the same clients, moves, grid and fan-out tick and none of realmsync, to show what fan-out alone
+// costs on this machine. Several rates run in turn over the same connections.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,10 +30,15 @@ type ServerChild = JsonLineChild<InterestServerCommand, InterestServerAnswer>
 type LoadChild = JsonLineChild<InterestLoadCommand, InterestLoadAnswer>
 type ServerStats = Extract<InterestServerAnswer, { event: 'stats' }>
 
+/** Servers of the interest workload: realmsync peers, or the bare ws floor (one process, no realmsync). */
+export type InterestSystem = 'realmsync' | 'floor'
+
 /** Settings of the interest workload. */
 export interface InterestWorkloadOptions {
   /** Moves per second over all clients. Default 10,000. */
   readonly intentsPerSecond: number
+  /** Rates measured in turn over the same connections; default `[intentsPerSecond]`. */
+  readonly intentRates?: readonly number[]
   /** Clients whose area covers a move, on average (sets the world's size). Default 8. */
   readonly viewers: number
   /** Interest radius (world units). Default 20. */
@@ -46,6 +55,7 @@ export interface InterestWorkloadOptions {
 /** What one interest scenario measured. */
 export interface InterestResult {
   readonly scenario: string
+  readonly system: InterestSystem
   readonly peers: number
   readonly clients: number
   readonly loadProcesses: number
@@ -83,6 +93,8 @@ export interface InterestResult {
   /** The user-mode part of `serverCpuUsPerIntent` (the rest is kernel time, mostly socket writes). */
   readonly serverUserUsPerIntent: readonly number[]
   readonly loadCpuPercent: readonly number[]
+  /** Load generators' CPU in the measured window per delivery they received, microseconds (summed over processes): the clients' side of a delivery. */
+  readonly loadCpuUsPerDelivery: number
   readonly machineBusyPercent: number
   readonly loadAverage: number
   readonly closed: number
@@ -91,6 +103,7 @@ export interface InterestResult {
 
 const SERVER_SCRIPT = join(import.meta.dirname, 'interest-scale-server.ts')
 const LOAD_SCRIPT = join(import.meta.dirname, 'interest-scale-load.ts')
+const FLOOR_SCRIPT = join(import.meta.dirname, 'interest-scale-floor-server.ts')
 
 const statsOf = async (child: ServerChild, gc = false): Promise<ServerStats> => {
   const stats = await child.ask({ cmd: 'stats', gc })
@@ -98,8 +111,9 @@ const statsOf = async (child: ServerChild, gc = false): Promise<ServerStats> => 
   return stats
 }
 
-/** Runs the interest workload with `clients` over `peers` peers. */
-export const runInterestScenario = async (peers: 1 | 2, clients: number, options: InterestWorkloadOptions): Promise<InterestResult> => {
+/** Runs the interest workload with `clients` over `peers` peers (the floor is one process), once per rate. */
+export const runInterestScenario = async (peers: 1 | 2, clients: number, options: InterestWorkloadOptions, system: InterestSystem = 'realmsync'): Promise<InterestResult[]> => {
+  if (system === 'floor' && peers !== 1) throw new RangeError('the floor is one process: one peer only')
   const scenario = `${clients.toLocaleString('en-US')} clients, ${peers} peer${peers > 1 ? 's' : ''}, interest`
   const worldSize = Math.sqrt((clients * Math.PI * options.radius ** 2) / options.viewers)
   const servers: Array<{ child: ServerChild; port: number; dataDir: string }> = []
@@ -111,7 +125,7 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
       const bootstrap = index === 0 ? [] : [((await servers[0]?.child.ready) as { peerUrl?: string }).peerUrl as string]
       // INTEREST_CELL_FACTOR: grid cell side in radii (default 2). At 10k clients and 2k intents/s, 1 cost
       // 358 us of peer CPU per intent against 375 us with 2 (one run each, idle machine): within the noise.
-      const child: ServerChild = new JsonLineChild(`interest server ${index + 1}`, SERVER_SCRIPT, { host: '127.0.0.1', dataDir, intervalMs: options.intervalMs, cellSize: Number(process.env.INTEREST_CELL_FACTOR ?? 2) * options.radius, ...(index > 0 ? { peerBootstrap: bootstrap } : {}) }, [
+      const child: ServerChild = new JsonLineChild(`interest ${system} server ${index + 1}`, system === 'floor' ? FLOOR_SCRIPT : SERVER_SCRIPT, { host: '127.0.0.1', dataDir, intervalMs: options.intervalMs, cellSize: Number(process.env.INTEREST_CELL_FACTOR ?? 2) * options.radius, ...(index > 0 ? { peerBootstrap: bootstrap } : {}) }, [
         '--expose-gc',
         ...options.serverNodeArgs,
       ])
@@ -147,7 +161,7 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
       loads.push(new JsonLineChild(`interest load ${index}`, LOAD_SCRIPT, config))
     }
     await Promise.all(loads.map((load) => load.ready))
-    options.log(`gateway-scale: ${scenario}: connecting from ${loadProcesses} processes (world ${worldSize.toFixed(0)}x${worldSize.toFixed(0)}, radius ${options.radius})...`)
+    options.log(`gateway-scale: ${scenario} (${system}): connecting from ${loadProcesses} processes (world ${worldSize.toFixed(0)}x${worldSize.toFixed(0)}, radius ${options.radius})...`)
     const started = Date.now()
     const connects = await Promise.all(loads.map((load) => load.ask({ cmd: 'connect' })))
     let connected = 0
@@ -158,69 +172,75 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
       failures.push(...answer.failures)
     }
     const connectSeconds = (Date.now() - started) / 1000
-    options.log(`gateway-scale: ${scenario}: ${connected}/${clients} connected and subscribed in ${connectSeconds.toFixed(1)} s${failures.length ? `; ${failures.slice(0, 2).join('; ')}` : ''}`)
+    options.log(`gateway-scale: ${scenario} (${system}): ${connected}/${clients} connected and subscribed in ${connectSeconds.toFixed(1)} s${failures.length ? `; ${failures.slice(0, 2).join('; ')}` : ''}`)
     await sleep(1000)
     const loaded = await Promise.all(servers.map((server) => statsOf(server.child, true)))
-    const plan = { startAt: Date.now() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 5000, intentsPerSecond: options.intentsPerSecond / loads.length }
-    const reportsPromise = Promise.all(loads.map((load) => load.ask({ cmd: 'run', plan })))
-    reportsPromise.catch(() => {})
-    await sleep(plan.startAt + plan.warmupMs - Date.now())
-    const machineStart = machineTimes()
-    const before = await Promise.all(servers.map((server) => statsOf(server.child)))
-    await sleep(plan.startAt + plan.warmupMs + plan.measureMs - Date.now())
-    const after = await Promise.all(servers.map((server) => statsOf(server.child)))
-    const machineEnd = machineTimes()
-    const reports = (await reportsPromise) as InterestLoadReport[]
-    const histogram = new LatencyHistogram()
-    const acks = new LatencyHistogram()
-    for (const report of reports) {
-      histogram.merge(report.histogram)
-      acks.merge(report.ackHistogram)
+    const results: InterestResult[] = []
+    for (const rate of options.intentRates ?? [options.intentsPerSecond]) {
+      const plan = { startAt: Date.now() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 5000, intentsPerSecond: rate / loads.length }
+      const reportsPromise = Promise.all(loads.map((load) => load.ask({ cmd: 'run', plan })))
+      reportsPromise.catch(() => {})
+      await sleep(plan.startAt + plan.warmupMs - Date.now())
+      const machineStart = machineTimes()
+      const before = await Promise.all(servers.map((server) => statsOf(server.child)))
+      await sleep(plan.startAt + plan.warmupMs + plan.measureMs - Date.now())
+      const after = await Promise.all(servers.map((server) => statsOf(server.child)))
+      const machineEnd = machineTimes()
+      const reports = (await reportsPromise) as InterestLoadReport[]
+      const histogram = new LatencyHistogram()
+      const acks = new LatencyHistogram()
+      for (const report of reports) {
+        histogram.merge(report.histogram)
+        acks.merge(report.ackHistogram)
+      }
+      const seconds = plan.measureMs / 1000
+      const sent = reports.reduce((sum, report) => sum + report.windowIntents, 0)
+      const answered = reports.reduce((sum, report) => sum + report.windowAcks, 0)
+      const deliveries = reports.reduce((sum, report) => sum + report.windowDeliveries, 0)
+      const perIntent = (pick: (stats: ServerStats) => number) =>
+        after.map((stats, index) => (pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.intents - (before[index] as ServerStats).intents))
+      const perServer = (pick: (stats: ServerStats) => number) =>
+        after.map((stats, index) => ((pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.uptimeMs - (before[index] as ServerStats).uptimeMs)) * 100)
+      results.push({
+        scenario,
+        system,
+        peers,
+        clients,
+        loadProcesses,
+        connected,
+        connectSeconds,
+        failures,
+        intentsPerSecond: rate,
+        worldSize,
+        radius: options.radius,
+        intervalMs: options.intervalMs,
+        p50Ms: histogram.percentile(50),
+        p95Ms: histogram.percentile(95),
+        p99Ms: histogram.percentile(99),
+        maxMs: histogram.percentile(100),
+        ackP50Ms: acks.percentile(50),
+        ackP99Ms: acks.percentile(99),
+        sentPerSecond: sent / seconds,
+        answered: sent === 0 ? 0 : answered / sent,
+        deliveriesPerSecond: deliveries / seconds,
+        viewersPerMove: sent === 0 ? 0 : deliveries / sent,
+        rssPerConnectionKiB: loaded.map((stats, index) => (stats.rssBytes - (idle[index] as ServerStats).rssBytes) / 1024 / Math.max(1, stats.connections)),
+        heapPerConnectionKiB: loaded.map((stats, index) => (stats.heapUsedBytes - (idle[index] as ServerStats).heapUsedBytes) / 1024 / Math.max(1, stats.connections)),
+        serverCpuPercent: perServer((stats) => stats.cpuMs),
+        serverLoopPercent: perServer((stats) => stats.loopActiveMs),
+        serverWritesPerIntent: perIntent((stats) => stats.writeCalls),
+        serverReadsPerIntent: perIntent((stats) => stats.readCalls),
+        serverUserUsPerIntent: perIntent((stats) => stats.userCpuMs * 1000),
+        serverCpuUsPerIntent: after.map((stats, index) => ((stats.cpuMs - (before[index] as ServerStats).cpuMs) * 1000) / Math.max(1, stats.intents - (before[index] as ServerStats).intents)),
+        loadCpuPercent: reports.map((report) => report.cpuPercent),
+        loadCpuUsPerDelivery: (reports.reduce((sum, report) => sum + report.windowCpuMs, 0) * 1000) / Math.max(1, deliveries),
+        machineBusyPercent: busyPercent(machineStart, machineEnd),
+        loadAverage,
+        closed: reports.reduce((sum, report) => sum + report.closed, 0),
+        rejects: reports.reduce((sum, report) => sum + report.rejects, 0),
+      })
     }
-    const seconds = plan.measureMs / 1000
-    const sent = reports.reduce((sum, report) => sum + report.windowIntents, 0)
-    const answered = reports.reduce((sum, report) => sum + report.windowAcks, 0)
-    const deliveries = reports.reduce((sum, report) => sum + report.windowDeliveries, 0)
-    const perIntent = (pick: (stats: ServerStats) => number) =>
-      after.map((stats, index) => (pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.intents - (before[index] as ServerStats).intents))
-    const perServer = (pick: (stats: ServerStats) => number) =>
-      after.map((stats, index) => ((pick(stats) - pick(before[index] as ServerStats)) / Math.max(1, stats.uptimeMs - (before[index] as ServerStats).uptimeMs)) * 100)
-    return {
-      scenario,
-      peers,
-      clients,
-      loadProcesses,
-      connected,
-      connectSeconds,
-      failures,
-      intentsPerSecond: options.intentsPerSecond,
-      worldSize,
-      radius: options.radius,
-      intervalMs: options.intervalMs,
-      p50Ms: histogram.percentile(50),
-      p95Ms: histogram.percentile(95),
-      p99Ms: histogram.percentile(99),
-      maxMs: histogram.percentile(100),
-      ackP50Ms: acks.percentile(50),
-      ackP99Ms: acks.percentile(99),
-      sentPerSecond: sent / seconds,
-      answered: sent === 0 ? 0 : answered / sent,
-      deliveriesPerSecond: deliveries / seconds,
-      viewersPerMove: sent === 0 ? 0 : deliveries / sent,
-      rssPerConnectionKiB: loaded.map((stats, index) => (stats.rssBytes - (idle[index] as ServerStats).rssBytes) / 1024 / Math.max(1, stats.connections)),
-      heapPerConnectionKiB: loaded.map((stats, index) => (stats.heapUsedBytes - (idle[index] as ServerStats).heapUsedBytes) / 1024 / Math.max(1, stats.connections)),
-      serverCpuPercent: perServer((stats) => stats.cpuMs),
-      serverLoopPercent: perServer((stats) => stats.loopActiveMs),
-      serverWritesPerIntent: perIntent((stats) => stats.writeCalls),
-      serverReadsPerIntent: perIntent((stats) => stats.readCalls),
-      serverUserUsPerIntent: perIntent((stats) => stats.userCpuMs * 1000),
-      serverCpuUsPerIntent: after.map((stats, index) => ((stats.cpuMs - (before[index] as ServerStats).cpuMs) * 1000) / Math.max(1, stats.intents - (before[index] as ServerStats).intents)),
-      loadCpuPercent: reports.map((report) => report.cpuPercent),
-      machineBusyPercent: busyPercent(machineStart, machineEnd),
-      loadAverage,
-      closed: reports.reduce((sum, report) => sum + report.closed, 0),
-      rejects: reports.reduce((sum, report) => sum + report.rejects, 0),
-    }
+    return results
   } finally {
     await Promise.all(loads.map((load) => load.quit(15_000)))
     await Promise.all(servers.map((server) => server.child.quit(15_000)))
