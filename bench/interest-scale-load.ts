@@ -8,13 +8,13 @@ import { WebSocket } from 'ws'
 import { createRealmsyncClient, type RealmsyncClient, type WebSocketConstructor } from '../client/index.js'
 import { signDevToken } from '../gateway/index.js'
 import { LatencyHistogram } from './latency-histogram.js'
+import { machineNow } from './cluster-protocol.js'
 import { homeOf, type InterestLoadAnswer, type InterestLoadCommand, type InterestLoadConfig, type InterestPlan } from './interest-scale-protocol.js'
 
 const answer = (value: InterestLoadAnswer): void => {
   process.stdout.write(`${JSON.stringify(value)}\n`)
 }
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-const wallNow = (): number => performance.timeOrigin + performance.now()
 
 const config = JSON.parse(process.argv[2] ?? '{}') as InterestLoadConfig
 const localAddress = config.localAddress
@@ -67,7 +67,7 @@ const connectAll = async (): Promise<void> => {
       onEphemeral: (batch) => {
         const m = measure
         if (m === undefined) return
-        const now = wallNow()
+        const now = machineNow()
         for (const entry of batch.entries) {
           if (entry.field !== 'position') continue
           const t = (entry.value as { t?: unknown } | null)?.t
@@ -106,23 +106,23 @@ const run = async (plan: InterestPlan): Promise<void> => {
   measure = m
   let windowIntents = 0
   let windowAcks = 0
-  await sleep(Math.max(0, plan.startAt - Date.now()))
+  await sleep(Math.max(0, plan.startAt - machineNow()))
   const cpuStart = process.cpuUsage()
-  const started = wallNow()
+  const started = machineNow()
   let sent = 0
   let cursor = 0
   const end = plan.startAt + plan.warmupMs + plan.measureMs
   // CPU over the measured window alone: what receiving and decoding the deliveries costs a client process.
   let windowCpuStart: NodeJS.CpuUsage | undefined
-  while (Date.now() < end) {
-    if (windowCpuStart === undefined && wallNow() >= m.from) windowCpuStart = process.cpuUsage()
-    const due = Math.floor(((wallNow() - started) * plan.intentsPerSecond) / 1000)
+  while (machineNow() < end) {
+    if (windowCpuStart === undefined && machineNow() >= m.from) windowCpuStart = process.cpuUsage()
+    const due = Math.floor(((machineNow() - started) * plan.intentsPerSecond) / 1000)
     for (; sent < due; sent++) {
       const local = cursor++ % clients.length
       const client = clients[local]
       const home = homes[local]
       if (client === undefined || home === undefined) continue
-      const t = wallNow()
+      const t = machineNow()
       const inWindow = t >= m.from && t < m.to
       if (inWindow) windowIntents++
       client.send('move', { x: home.x + (random() - 0.5), y: home.y + (random() - 0.5), t }).then(
@@ -130,7 +130,7 @@ const run = async (plan: InterestPlan): Promise<void> => {
           if (result.type === 'reject') rejects++
           if (inWindow) {
             windowAcks++
-            m.acks.record(wallNow() - t)
+            m.acks.record(machineNow() - t)
           }
         },
         () => closed++,
@@ -149,7 +149,7 @@ const run = async (plan: InterestPlan): Promise<void> => {
     windowIntents,
     windowAcks,
     windowDeliveries: m.deliveries,
-    cpuPercent: ((cpu.user + cpu.system) / 1000 / Math.max(1, wallNow() - started)) * 100,
+    cpuPercent: ((cpu.user + cpu.system) / 1000 / Math.max(1, machineNow() - started)) * 100,
     windowCpuMs: (windowCpu.user + windowCpu.system) / 1000,
     closed,
     rejects,

@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { JsonLineChild } from './json-line-child.js'
+import { machineNow } from './cluster-protocol.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { busyPercent, machineTimes, sleep } from './relay-harness.js'
 import {
@@ -177,13 +178,13 @@ export const runInterestScenario = async (peers: 1 | 2, clients: number, options
     const loaded = await Promise.all(servers.map((server) => statsOf(server.child, true)))
     const results: InterestResult[] = []
     for (const rate of options.intentRates ?? [options.intentsPerSecond]) {
-      const plan = { startAt: Date.now() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 5000, intentsPerSecond: rate / loads.length }
+      const plan = { startAt: machineNow() + 500, warmupMs: 3000, measureMs: options.seconds * 1000, drainMs: 5000, intentsPerSecond: rate / loads.length }
       const reportsPromise = Promise.all(loads.map((load) => load.ask({ cmd: 'run', plan })))
       reportsPromise.catch(() => {})
-      await sleep(plan.startAt + plan.warmupMs - Date.now())
+      await sleep(plan.startAt + plan.warmupMs - machineNow())
       const machineStart = machineTimes()
       const before = await Promise.all(servers.map((server) => statsOf(server.child)))
-      await sleep(plan.startAt + plan.warmupMs + plan.measureMs - Date.now())
+      await sleep(plan.startAt + plan.warmupMs + plan.measureMs - machineNow())
       const after = await Promise.all(servers.map((server) => statsOf(server.child)))
       const machineEnd = machineTimes()
       const reports = (await reportsPromise) as InterestLoadReport[]
