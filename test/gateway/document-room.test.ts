@@ -61,6 +61,26 @@ describe('DocumentRoom', () => {
     room.destroy()
   })
 
+  it('schedules its flush ahead of what earlier update listeners of the document schedule in the same turn', () => {
+    const doc = new Y.Doc()
+    const order: string[] = []
+    // As the peer's store does: an update listener registered before the room that schedules its own work.
+    doc.on('update', () => order.push('store'))
+    const flushes: Array<() => void> = []
+    const room = new DocumentRoom('d', doc, (flush) => {
+      order.push('room')
+      flushes.push(flush)
+    })
+    const reader = new Recorder()
+    room.join(reader)
+    doc.getMap('m').set('k', 1)
+    expect(order).toEqual(['room', 'store'])
+    expect(flushes).toHaveLength(1)
+    flushes.splice(0).forEach((flush) => flush())
+    expect(reader.content()).toEqual({ k: 1 })
+    room.destroy()
+  })
+
   it('sends nothing to a lone writer, and nothing after the room is destroyed', () => {
     const { room, reader, writerA, write, runFlushes } = setup()
     room.leave(reader)
