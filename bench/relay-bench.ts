@@ -156,14 +156,23 @@ export const breakBracket = (ramp: readonly PhaseResult[]): { ok: number; failed
   return Number.isFinite(ok) && Number.isFinite(failed) && failed / ok > 1.05 ? { ok, failed } : undefined
 }
 
-/** Waits (up to 30 s) until a server's CPU is under 10% of a core over half a second: its backlog is out. */
-const settle = async (server: StartedServer): Promise<void> => {
-  for (let attempt = 0; attempt < 60; attempt++) {
+/** How long a server gets to work off a failed phase's backlog before the bisection gives up on it. */
+const SETTLE_MS = 15_000
+
+/**
+ * Waits until a server's CPU is under 10% of a core over half a second (its backlog is out), for at
+ * most SETTLE_MS of wall time; false if it never got there (a server that collapsed under a rate
+ * can take minutes, and every phase after it would measure the backlog, not the rate).
+ */
+const settle = async (server: StartedServer): Promise<boolean> => {
+  const deadline = Date.now() + SETTLE_MS
+  while (Date.now() < deadline) {
     const before = await serverStats(server.child)
     await sleep(500)
     const after = await serverStats(server.child)
-    if (after.cpuMs - before.cpuMs < 0.1 * (after.uptimeMs - before.uptimeMs)) return
+    if (after.cpuMs - before.cpuMs < 0.1 * (after.uptimeMs - before.uptimeMs)) return true
   }
+  return false
 }
 
 const median = <T>(items: readonly T[], score: (item: T) => number): T => {
@@ -194,10 +203,9 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
     const systems: SystemUnderTest[] = []
     for (const system of options.systems ?? SYSTEMS) systems.push(await setUp(system, resolved, started))
     // A phase that did not keep up can leave a backlog in the server that would spill into the next
-    // one (the bisection runs lower rates after higher ones): the next phase waits for it to drain.
+    // one (the bisection runs lower rates after higher ones): a bisection phase waits for it to drain.
     const backlogged = new Set<SystemUnderTest>()
     const phase = async (sut: SystemUnderTest, rate: number, warmupMs: number, measureMs: number): Promise<PhaseResult> => {
-      if (backlogged.has(sut)) await settle(sut.server)
       const result = await runPhase(sut.loads, [sut.server.child], { rate, warmupMs, measureMs, tickMs: 5 })
       if (keptUp(result)) backlogged.delete(sut)
       else backlogged.add(sut)
@@ -233,11 +241,17 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
         if (lostUpdates(result) || (misses.get(sut) ?? 0) >= 2) going.delete(sut)
       }
     }
+    const unsettled = new Set<SystemUnderTest>()
     for (let step = 0; step < resolved.bisectSteps; step++) {
       for (const sut of systems) {
         const ramp = ramps.get(sut.system) ?? []
         const bracket = breakBracket(ramp)
-        if (bracket === undefined) continue
+        if (bracket === undefined || unsettled.has(sut)) continue
+        if (backlogged.has(sut) && !(await settle(sut.server))) {
+          unsettled.add(sut)
+          resolved.log(`relay-bench: ${LABELS[sut.system]} still busy ${SETTLE_MS / 1000} s after a phase it did not keep up with: no bisection (its phases would measure the backlog)`)
+          continue
+        }
         const rate = Math.round(Math.sqrt(bracket.ok * bracket.failed))
         const result = await phase(sut, rate, 1000, resolved.seconds * 1000)
         ramp.push(result)
