@@ -12,7 +12,12 @@
 //   throughput (deliveries/s) of a phase that kept up is what it sustains;
 // - memory per connection: the server's heap and RSS after a collection, with and without the clients.
 //
-//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|<name,...>] [loadProcesses=1] [rounds=3]
+//   npx tsx bench/relay-bench.ts [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|<name,...>] [loadProcesses=1] [rounds=3] [bisectSteps=3]
+//
+// `systems` may also name `hocuspocus-unbatched`, `floor` (a bare ws forwarder without Yjs,
+// relay-floor-server.ts: what the machine allows any relay) and `floor-corked` (the same, writing
+// a turn's frames to a client in one socket write). The saturation ramp doubles, then
+// bisects between the last rate that kept up and the first that did not (`bisectSteps`).
 import { fileURLToPath } from 'node:url'
 import { computeRatios, toMarkdownTable, type BenchRow } from './harness.js'
 import {
@@ -23,6 +28,7 @@ import {
   runPhase,
   serverStats,
   shortfall,
+  sleep,
   startLoadProcesses,
   startServerProcess,
   type ConnectResult,
@@ -49,6 +55,12 @@ export interface RelayBenchOptions {
   readonly rounds?: number
   /** Load-generator processes the readers are split over. Default 1. */
   readonly loadProcesses?: number
+  /**
+   * Phases per system after the ramp, each halving (in log scale) the gap between the highest rate
+   * that kept up and the lowest above it that did not, so the ramp's doubling steps do not hide a
+   * ratio between 1x and 2x. Default 3 (the break known within a factor of 2^(1/8), about 9%).
+   */
+  readonly bisectSteps?: number
   readonly log?: (line: string) => void
 }
 
@@ -77,13 +89,15 @@ export interface RelaySystemResult {
 }
 
 const SYSTEMS: readonly RelaySystem[] = ['realmsync', 'y-websocket-server', 'hocuspocus']
-/** Every system the command line may name; `hocuspocus-unbatched` is a diagnostic, not an anchor of the default run. */
-const ALL_SYSTEMS: readonly RelaySystem[] = [...SYSTEMS, 'hocuspocus-unbatched']
+/** Every system the command line may name; `hocuspocus-unbatched` and `floor` are diagnostics, not anchors of the default run. */
+const ALL_SYSTEMS: readonly RelaySystem[] = [...SYSTEMS, 'hocuspocus-unbatched', 'floor', 'floor-corked']
 const LABELS: Record<RelaySystem, string> = {
   realmsync: 'realmsync gateway',
   'y-websocket-server': '@y/websocket-server',
   hocuspocus: 'Hocuspocus',
   'hocuspocus-unbatched': 'Hocuspocus flushDelay:false',
+  floor: 'floor: bare ws forwarder, no Yjs',
+  'floor-corked': 'floor corked: bare ws forwarder, no Yjs, one socket write per client per turn',
 }
 
 /** A system's server and load generators, connected. */
@@ -132,6 +146,35 @@ const setUp = async (system: RelaySystem, options: ResolvedOptions, started: Arr
   return { system, server, loads, connect, idle, loaded }
 }
 
+/**
+ * The highest ramp rate that kept up and the lowest one above it that did not, while they are more
+ * than 5% apart; undefined when the ramp never broke or broke at once.
+ */
+export const breakBracket = (ramp: readonly PhaseResult[]): { ok: number; failed: number } | undefined => {
+  const ok = Math.max(...ramp.filter(keptUp).map((phase) => phase.rate))
+  const failed = Math.min(...ramp.filter((phase) => !keptUp(phase) && phase.rate > ok).map((phase) => phase.rate))
+  return Number.isFinite(ok) && Number.isFinite(failed) && failed / ok > 1.05 ? { ok, failed } : undefined
+}
+
+/** How long a server gets to work off a failed phase's backlog before the bisection gives up on it. */
+const SETTLE_MS = 15_000
+
+/**
+ * Waits until a server's CPU is under 10% of a core over half a second (its backlog is out), for at
+ * most SETTLE_MS of wall time; false if it never got there (a server that collapsed under a rate
+ * can take minutes, and every phase after it would measure the backlog, not the rate).
+ */
+const settle = async (server: StartedServer): Promise<boolean> => {
+  const deadline = Date.now() + SETTLE_MS
+  while (Date.now() < deadline) {
+    const before = await serverStats(server.child)
+    await sleep(500)
+    const after = await serverStats(server.child)
+    if (after.cpuMs - before.cpuMs < 0.1 * (after.uptimeMs - before.uptimeMs)) return true
+  }
+  return false
+}
+
 const median = <T>(items: readonly T[], score: (item: T) => number): T => {
   const sorted = [...items].sort((a, b) => score(a) - score(b))
   return sorted[Math.floor((sorted.length - 1) / 2)] as T
@@ -151,6 +194,7 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
     seconds: options.seconds ?? 3,
     rounds: options.rounds ?? 3,
     loadProcesses: options.loadProcesses ?? 1,
+    bisectSteps: options.bisectSteps ?? 3,
     log: options.log ?? ((line: string) => process.stderr.write(`${line}\n`)),
   }
   const backgroundBusyPercent = await backgroundLoad()
@@ -158,8 +202,15 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
   try {
     const systems: SystemUnderTest[] = []
     for (const system of options.systems ?? SYSTEMS) systems.push(await setUp(system, resolved, started))
-    const phase = (sut: SystemUnderTest, rate: number, warmupMs: number, measureMs: number): Promise<PhaseResult> =>
-      runPhase(sut.loads, [sut.server.child], { rate, warmupMs, measureMs, tickMs: 5 })
+    // A phase that did not keep up can leave a backlog in the server that would spill into the next
+    // one (the bisection runs lower rates after higher ones): a bisection phase waits for it to drain.
+    const backlogged = new Set<SystemUnderTest>()
+    const phase = async (sut: SystemUnderTest, rate: number, warmupMs: number, measureMs: number): Promise<PhaseResult> => {
+      const result = await runPhase(sut.loads, [sut.server.child], { rate, warmupMs, measureMs, tickMs: 5 })
+      if (keptUp(result)) backlogged.delete(sut)
+      else backlogged.add(sut)
+      return result
+    }
     // Not reported: the code paths are compiled and optimised under load here, so the first measured
     // phase does not pay for it (it showed as a p99 of several hundred ms).
     for (const sut of systems) await phase(sut, resolved.latencyRate, 500, 1500)
@@ -188,6 +239,26 @@ export const runRelaySystems = async (options: RelayBenchOptions = {}): Promise<
         )
         misses.set(sut, keptUp(result) ? 0 : (misses.get(sut) ?? 0) + 1)
         if (lostUpdates(result) || (misses.get(sut) ?? 0) >= 2) going.delete(sut)
+      }
+    }
+    const unsettled = new Set<SystemUnderTest>()
+    for (let step = 0; step < resolved.bisectSteps; step++) {
+      for (const sut of systems) {
+        const ramp = ramps.get(sut.system) ?? []
+        const bracket = breakBracket(ramp)
+        if (bracket === undefined || unsettled.has(sut)) continue
+        if (backlogged.has(sut) && !(await settle(sut.server))) {
+          unsettled.add(sut)
+          resolved.log(`relay-bench: ${LABELS[sut.system]} still busy ${SETTLE_MS / 1000} s after a phase it did not keep up with: no bisection (its phases would measure the backlog)`)
+          continue
+        }
+        const rate = Math.round(Math.sqrt(bracket.ok * bracket.failed))
+        const result = await phase(sut, rate, 1000, resolved.seconds * 1000)
+        ramp.push(result)
+        ramp.sort((a, b) => a.rate - b.rate)
+        resolved.log(
+          `relay-bench: ${LABELS[sut.system]} bisecting ${bracket.ok}..${bracket.failed} at ${rate}/s: ${keptUp(result) ? 'kept up' : (shortfall(result) ?? '')}, ${Math.round(result.deliveriesPerSecond)} deliveries/s, p99 ${result.p99Ms.toFixed(1)} ms, server CPU ${result.serverCpuPercent[0]?.toFixed(0)}%, load CPU ${result.loadCpuPercent.map((value) => value.toFixed(0)).join('/')}%`,
+        )
       }
     }
     return systems.map((sut) => {
@@ -310,10 +381,10 @@ export const runRelayBench = async (options: RelayBenchOptions = {}): Promise<Be
 
 /**
  * Options from the command-line words `[readers] [latencyRate] [rampRates] [seconds] [systems]
- * [loadProcesses] [rounds]`; bench/run.ts reads the same words from RELAY_BENCH_ARGS.
+ * [loadProcesses] [rounds] [bisectSteps]`; bench/run.ts reads the same words from RELAY_BENCH_ARGS.
  */
 export const relayOptionsFromArgs = (args: readonly string[]): RelayBenchOptions => {
-  const [readers, latencyRate, rampRates, seconds, systems, loadProcesses, rounds] = args
+  const [readers, latencyRate, rampRates, seconds, systems, loadProcesses, rounds, bisectSteps] = args
   const named = systems === undefined || systems === 'all' ? SYSTEMS : (systems.split(',') as RelaySystem[])
   const options: RelayBenchOptions = {
     ...(readers ? { readers: Number(readers) } : {}),
@@ -322,11 +393,12 @@ export const relayOptionsFromArgs = (args: readonly string[]): RelayBenchOptions
     ...(seconds ? { seconds: Number(seconds) } : {}),
     ...(loadProcesses ? { loadProcesses: Number(loadProcesses) } : {}),
     ...(rounds ? { rounds: Number(rounds) } : {}),
+    ...(bisectSteps ? { bisectSteps: Number(bisectSteps) } : {}),
     systems: named,
   }
-  const numbers = [options.readers ?? 1, options.latencyRate ?? 1, options.seconds ?? 1, options.loadProcesses ?? 1, options.rounds ?? 1, ...(options.rampRates ?? [])]
+  const numbers = [options.readers ?? 1, options.latencyRate ?? 1, options.seconds ?? 1, options.loadProcesses ?? 1, options.rounds ?? 1, (options.bisectSteps ?? 0) + 1, ...(options.rampRates ?? [])]
   if (!named.every((system) => ALL_SYSTEMS.includes(system)) || !numbers.every((value) => Number.isFinite(value) && value > 0)) {
-    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|${ALL_SYSTEMS.join(',')}] [loadProcesses=1] [rounds=3]`)
+    throw new RangeError(`usage: relay-bench [readers=100] [latencyRate=100] [rampRates=100,200,...,25600] [seconds=3] [systems=all|${ALL_SYSTEMS.join(',')}] [loadProcesses=1] [rounds=3] [bisectSteps=3]`)
   }
   return options
 }

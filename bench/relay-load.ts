@@ -12,6 +12,7 @@ import { signDevToken } from '../gateway/index.js'
 import { wallNow } from './cluster-protocol.js'
 import { LatencyHistogram } from './latency-histogram.js'
 import { connectRelayClient, type RelayClient } from './relay-client.js'
+import { createClockRanges } from './relay-clock-ranges.js'
 import {
   RELAY_DOC,
   RELAY_WRITER,
@@ -51,6 +52,8 @@ let refusals = 0
 /** The phase being measured, if any: what readers record into. */
 let phase: { windowStart: number; windowEnd: number; histogram: LatencyHistogram; byServer: LatencyHistogram[]; windowDeliveries: number } | undefined
 
+const clockRanges = createClockRanges()
+
 /** Records what a reader of server `server` (its index in readerUrls) received. */
 const onDelivered = (server: number, update: Uint8Array): void => {
   const now = wallNow()
@@ -58,10 +61,8 @@ const onDelivered = (server: number, update: Uint8Array): void => {
   if (!current) return
   // Servers may merge several updates into one (Hocuspocus coalesces per event-loop turn): every
   // struct range in it is one delivered write per clock, each map write being one struct.
-  const meta = Y.parseUpdateMeta(update)
   const inWindow = now >= current.windowStart && now < current.windowEnd
-  for (const [client, from] of meta.from) {
-    const to = meta.to.get(client) ?? from
+  for (const [client, from, to] of clockRanges(update)) {
     if (inWindow) current.windowDeliveries += to - from
     const writer = writerByClient.get(client)
     if (!writer) continue

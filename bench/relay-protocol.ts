@@ -7,9 +7,12 @@ import type { HistogramData } from './latency-histogram.js'
 /**
  * The servers compared: realmsync's gateway, the y-websocket reference server, Hocuspocus (its
  * defaults: updates arriving in one event-loop turn go out merged, `flushDelay: 0`), and, on
- * request, Hocuspocus sending every update on its own (`flushDelay: false`), to show what merging buys.
+ * request, Hocuspocus sending every update on its own (`flushDelay: false`), to show what merging buys,
+ * and `floor`, a bare ws forwarder without Yjs on the update path (relay-floor-server.ts): the
+ * least a relay can do on this machine, a measuring stick rather than a competitor (`floor-corked`:
+ * the same with one socket write per client per event-loop turn).
  */
-export type RelaySystem = 'realmsync' | 'y-websocket-server' | 'hocuspocus' | 'hocuspocus-unbatched'
+export type RelaySystem = 'realmsync' | 'y-websocket-server' | 'hocuspocus' | 'hocuspocus-unbatched' | 'floor' | 'floor-corked'
 
 /** Which framing a load generator speaks: plain y-websocket, or Hocuspocus (document name first, then auth). */
 export type RelayFlavour = 'y-websocket' | 'hocuspocus'
@@ -20,6 +23,8 @@ export const FLAVOUR: Record<RelaySystem, RelayFlavour> = {
   'y-websocket-server': 'y-websocket',
   hocuspocus: 'hocuspocus',
   'hocuspocus-unbatched': 'hocuspocus',
+  floor: 'y-websocket',
+  'floor-corked': 'y-websocket',
 }
 
 /** The one document every client of a relay benchmark syncs: wholly the writer's, so writable by it under realmsync's rules. */

@@ -1,7 +1,7 @@
 // One server process of the relay benchmarks: realmsync's gateway on a peer (as `realmsync serve`
 // runs it: startServer, then the gateway on that peer), the y-websocket reference server
 // (@y/websocket-server's setupWSConnection, as its bin/server.js wires it), or a Hocuspocus server
-// with no extensions. It holds nothing but the server, so its CPU and memory are the server's own;
+// with no extensions, or the floor (relay-floor-server.ts: a bare ws forwarder). It holds nothing but the server, so its CPU and memory are the server's own;
 // it answers `stats` with them (run under --expose-gc, `gc: true` collects first).
 //
 // usage: relay-server '<RelayServerConfig as JSON>'
@@ -111,9 +111,34 @@ const startHocuspocus = async (config: RelayServerConfig): Promise<RunningServer
   }
 }
 
+const startFloor = async (config: RelayServerConfig): Promise<RunningServer> => {
+  const { FloorRelay } = await import('./relay-floor-server.js')
+  const relay = new FloorRelay({ corked: config.system === 'floor-corked' })
+  const http = createServer((_request, response) => response.writeHead(200).end('okay'))
+  http.on('upgrade', (request, socket, head) => relay.wss.handleUpgrade(request, socket, head, (ws) => relay.wss.emit('connection', ws, request)))
+  const port = await listen(http, config.host)
+  return {
+    port,
+    connections: () => relay.connections,
+    peers: () => 0,
+    close: async () => {
+      for (const client of relay.wss.clients) client.terminate()
+      await new Promise<void>((resolve) => relay.wss.close(() => resolve()))
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    },
+  }
+}
+
 const config = JSON.parse(process.argv[2] ?? '{}') as RelayServerConfig
-const running =
-  config.system === 'realmsync' ? await startRealmsync(config) : config.system === 'y-websocket-server' ? await startYWebsocketServer(config) : await startHocuspocus(config)
+const starters: Record<RelayServerConfig['system'], (config: RelayServerConfig) => Promise<RunningServer>> = {
+  realmsync: startRealmsync,
+  'y-websocket-server': startYWebsocketServer,
+  hocuspocus: startHocuspocus,
+  'hocuspocus-unbatched': startHocuspocus,
+  floor: startFloor,
+  'floor-corked': startFloor,
+}
+const running = await starters[config.system](config)
 answer({ event: 'ready', port: running.port, ...(running.peerUrl ? { peerUrl: running.peerUrl } : {}) })
 
 for await (const line of createInterface({ input: process.stdin })) {

@@ -1,7 +1,7 @@
 import * as decoding from 'lib0/decoding'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { DocumentRoom, type RoomMember } from '../../gateway/document-room.js'
+import { DocumentRoom, mergeUpdatesInGroups, type RoomMember } from '../../gateway/document-room.js'
 
 /** A member that keeps the updates it was sent, decoded from y-websocket update frames. */
 class Recorder implements RoomMember {
@@ -59,6 +59,63 @@ describe('DocumentRoom', () => {
     expect(writerB.updates).toHaveLength(1)
     expect(writerB.content()).toEqual({ a0: 0, a1: 1, a2: 2, a3: 3, a4: 4, s: 1 })
     room.destroy()
+  })
+
+  it('schedules its flush ahead of what earlier update listeners of the document schedule in the same turn', () => {
+    const doc = new Y.Doc()
+    const order: string[] = []
+    // As the peer's store does: an update listener registered before the room that schedules its own work.
+    doc.on('update', () => order.push('store'))
+    const flushes: Array<() => void> = []
+    const room = new DocumentRoom('d', doc, (flush) => {
+      order.push('room')
+      flushes.push(flush)
+    })
+    const reader = new Recorder()
+    room.join(reader)
+    doc.getMap('m').set('k', 1)
+    expect(order).toEqual(['room', 'store'])
+    expect(flushes).toHaveLength(1)
+    flushes.splice(0).forEach((flush) => flush())
+    expect(reader.content()).toEqual({ k: 1 })
+    room.destroy()
+  })
+
+  it('merges a large turn in groups: every member still gets exactly the others\' writes', () => {
+    const { doc, room, reader, writerA, writerB, write, runFlushes } = setup()
+    for (let i = 0; i < 300; i++) write(i % 3 === 0 ? writerB : writerA, `k${i % 40}`, i)
+    runFlushes()
+    expect(reader.updates).toHaveLength(1)
+    expect(reader.content()).toEqual(doc.getMap('m').toJSON())
+    const clientsOf = (update: Uint8Array): number[] => [...Y.parseUpdateMeta(update).from.keys()]
+    expect(clientsOf(reader.updates[0] as Uint8Array)).toHaveLength(2)
+    // Each writer hears the other's 200 or 100 writes, none of its own.
+    const [fromA, fromB] = [writerB.updates[0] as Uint8Array, writerA.updates[0] as Uint8Array]
+    expect(clientsOf(fromA)).toHaveLength(1)
+    expect(clientsOf(fromB)).toHaveLength(1)
+    expect(clientsOf(fromA)[0]).not.toBe(clientsOf(fromB)[0])
+    const count = (update: Uint8Array): number => [...Y.parseUpdateMeta(update).to.values()].reduce((sum, to) => sum + to, 0)
+    expect(count(fromA)).toBe(200)
+    expect(count(fromB)).toBe(100)
+    room.destroy()
+  })
+
+  it('merges in groups to the same document state as one merge', () => {
+    const docs = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
+    const updates: Uint8Array[] = []
+    for (const doc of docs) doc.on('update', (update: Uint8Array) => updates.push(update))
+    for (let i = 0; i < 100; i++) {
+      const doc = docs[i % 3] as Y.Doc
+      if (i % 7 === 6) doc.getMap('m').delete(`k${(i - 3) % 10}`)
+      else doc.getMap('m').set(`k${i % 10}`, i)
+    }
+    const grouped = new Y.Doc()
+    Y.applyUpdate(grouped, mergeUpdatesInGroups(updates))
+    const whole = new Y.Doc()
+    Y.applyUpdate(whole, Y.mergeUpdates(updates))
+    expect(grouped.getMap('m').toJSON()).toEqual(whole.getMap('m').toJSON())
+    expect(Y.encodeStateVector(grouped)).toEqual(Y.encodeStateVector(whole))
+    expect(mergeUpdatesInGroups([updates[0] as Uint8Array])).toBe(updates[0])
   })
 
   it('sends nothing to a lone writer, and nothing after the room is destroyed', () => {
