@@ -65,7 +65,6 @@ export class DocumentRoom {
   /** Awareness client ids each member introduced, so its states go when it does. */
   private readonly controlled = new Map<RoomMember, Set<number>>()
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
-  private readonly onCleanup: () => void
   private readonly onAwareness: (change: AwarenessChange, origin: unknown) => void
   private pending: PendingUpdate[] = []
   private pendingBytes = 0
@@ -86,13 +85,10 @@ export class DocumentRoom {
       this.pending.push({ update, origin })
       this.pendingBytes += update.length
       if (this.pendingBytes >= MAX_BATCH_BYTES) this.flush()
-      else this.scheduleOnce()
-    }
-    // Yjs emits `afterTransactionCleanup` just before `update`: scheduling the flush there puts it
-    // ahead of whatever the document's earlier `update` listeners schedule for the same turn (the
-    // peer's store commit), so clients hear a write before it is persisted, not after.
-    this.onCleanup = () => {
-      if (this.members.size > 0) this.scheduleOnce()
+      else if (!this.flushScheduled) {
+        this.flushScheduled = true
+        this.scheduleFlush(() => this.flush())
+      }
     }
     this.onAwareness = ({ added, updated, removed }, origin) => {
       const owned = this.controlled.get(origin as RoomMember)
@@ -105,15 +101,8 @@ export class DocumentRoom {
       const frame = wsAwarenessFrame(this.awareness, changed)
       for (const member of this.members) if (member !== origin) member.send(frame)
     }
-    doc.on('afterTransactionCleanup', this.onCleanup)
     doc.on('update', this.onUpdate)
     this.awareness.on('update', this.onAwareness)
-  }
-
-  private scheduleOnce(): void {
-    if (this.flushScheduled) return
-    this.flushScheduled = true
-    this.scheduleFlush(() => this.flush())
   }
 
   /** The peer's replica clients sync against: the current epoch's, with epochs on. */
@@ -129,12 +118,10 @@ export class DocumentRoom {
    */
   rebind(doc: Y.Doc, epoch: number, cutHere: boolean, cut?: Uint8Array): void {
     if (doc === this.current) return
-    this.current.off('afterTransactionCleanup', this.onCleanup)
     this.current.off('update', this.onUpdate)
     this.pending = []
     this.pendingBytes = 0
     this.current = doc
-    doc.on('afterTransactionCleanup', this.onCleanup)
     doc.on('update', this.onUpdate)
     for (const member of [...this.members]) member.epochChanged?.(epoch, cutHere, cut)
   }
@@ -190,7 +177,6 @@ export class DocumentRoom {
   destroy(): void {
     this.pending = []
     this.pendingBytes = 0
-    this.current.off('afterTransactionCleanup', this.onCleanup)
     this.current.off('update', this.onUpdate)
     this.awareness.off('update', this.onAwareness)
     this.awareness.destroy()

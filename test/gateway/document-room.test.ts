@@ -61,7 +61,7 @@ describe('DocumentRoom', () => {
     room.destroy()
   })
 
-  it('schedules its flush ahead of what earlier update listeners of the document schedule in the same turn', () => {
+  it('schedules its flush after what earlier update listeners of the document schedule in the same turn (the store commits before clients hear)', () => {
     const doc = new Y.Doc()
     const order: string[] = []
     // As the peer's store does: an update listener registered before the room that schedules its own work.
@@ -74,7 +74,7 @@ describe('DocumentRoom', () => {
     const reader = new Recorder()
     room.join(reader)
     doc.getMap('m').set('k', 1)
-    expect(order).toEqual(['room', 'store'])
+    expect(order).toEqual(['store', 'room'])
     expect(flushes).toHaveLength(1)
     flushes.splice(0).forEach((flush) => flush())
     expect(reader.content()).toEqual({ k: 1 })
