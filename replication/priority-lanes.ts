@@ -1,5 +1,4 @@
-import * as Y from 'yjs'
-import type { Millis, PriorityClass } from '../core/index.js'
+import { mergeUpdatesInGroups, type Millis, type PriorityClass } from '../core/index.js'
 
 /** A transaction origin that says how urgently its update must leave: `doc.transact(fn, new LaneOrigin('bulk'))`. */
 export class LaneOrigin {
@@ -160,6 +159,6 @@ export class PriorityLanes {
 
   private send(doc: string, updates: readonly Uint8Array[]): void {
     this.stats.sends++
-    this.dispatch(doc, updates.length === 1 ? (updates[0] as Uint8Array) : Y.mergeUpdates(updates as Uint8Array[]))
+    this.dispatch(doc, updates.length === 1 ? (updates[0] as Uint8Array) : mergeUpdatesInGroups(updates))
   }
 }

@@ -1,7 +1,7 @@
 import * as decoding from 'lib0/decoding'
 import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
-import { DocumentRoom, mergeUpdatesInGroups, type RoomMember } from '../../gateway/document-room.js'
+import { DocumentRoom, type RoomMember } from '../../gateway/document-room.js'
 
 /** A member that keeps the updates it was sent, decoded from y-websocket update frames. */
 class Recorder implements RoomMember {
@@ -98,24 +98,6 @@ describe('DocumentRoom', () => {
     expect(count(fromA)).toBe(200)
     expect(count(fromB)).toBe(100)
     room.destroy()
-  })
-
-  it('merges in groups to the same document state as one merge', () => {
-    const docs = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
-    const updates: Uint8Array[] = []
-    for (const doc of docs) doc.on('update', (update: Uint8Array) => updates.push(update))
-    for (let i = 0; i < 100; i++) {
-      const doc = docs[i % 3] as Y.Doc
-      if (i % 7 === 6) doc.getMap('m').delete(`k${(i - 3) % 10}`)
-      else doc.getMap('m').set(`k${i % 10}`, i)
-    }
-    const grouped = new Y.Doc()
-    Y.applyUpdate(grouped, mergeUpdatesInGroups(updates))
-    const whole = new Y.Doc()
-    Y.applyUpdate(whole, Y.mergeUpdates(updates))
-    expect(grouped.getMap('m').toJSON()).toEqual(whole.getMap('m').toJSON())
-    expect(Y.encodeStateVector(grouped)).toEqual(Y.encodeStateVector(whole))
-    expect(mergeUpdatesInGroups([updates[0] as Uint8Array])).toBe(updates[0])
   })
 
   it('sends nothing to a lone writer, and nothing after the room is destroyed', () => {
