@@ -10,3 +10,10 @@ export const freePort = (): Promise<number> =>
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0))
     })
   })
+
+/** The TCP port of a loopback multiaddr such as `/ip4/127.0.0.1/tcp/4001` (the benches' listen addresses). */
+export const portOfMultiaddr = (multiaddr: string): number => {
+  const match = /\/tcp\/(\d+)/.exec(multiaddr)
+  if (!match) throw new RangeError(`no tcp port in ${multiaddr}`)
+  return Number(match[1])
+}

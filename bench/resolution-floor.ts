@@ -10,6 +10,7 @@
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import { monotonicNow } from './resolution-protocol.js'
 import type { ResolutionNode, ResolutionWorkerConfig, VisibleListener } from './resolution-protocol.js'
+import { portOfMultiaddr } from './free-port.js'
 
 /** A frame on the mesh, JSON: hello (the dialer's index), claim, answer, outcome. */
 type FloorFrame =
@@ -25,17 +26,11 @@ interface PendingClaim {
   readonly from: number
 }
 
-const portOf = (multiaddr: string): number => {
-  const match = /\/tcp\/(\d+)/.exec(multiaddr)
-  if (!match) throw new RangeError(`no tcp port in ${multiaddr}`)
-  return Number(match[1])
-}
-
 const textOf = (data: RawData): string => (Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? Buffer.from(data) : data).toString()
 
 /** Starts a floor node: listens on its port and dials every process before it in the list (retrying until they listen). */
 export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, onVisible: VisibleListener): Promise<ResolutionNode> => {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: portOf(config.listen), perMessageDeflate: false })
+  const server = new WebSocketServer({ host: '127.0.0.1', port: portOfMultiaddr(config.listen), perMessageDeflate: false })
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)
     server.once('error', reject)
@@ -123,7 +118,7 @@ export const startFloorResolutionNode = async (config: ResolutionWorkerConfig, o
 
   const dial = (index: number, address: string): void => {
     if (closed) return
-    const socket = new WebSocket(`ws://127.0.0.1:${portOf(address)}`, { perMessageDeflate: false })
+    const socket = new WebSocket(`ws://127.0.0.1:${portOfMultiaddr(address)}`, { perMessageDeflate: false })
     socket.once('open', () => {
       attach(socket, index)
       socket.send(JSON.stringify({ t: 'hello', from: config.index } satisfies FloorFrame))

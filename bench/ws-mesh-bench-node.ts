@@ -7,21 +7,16 @@ import { setImmediate as defer } from 'node:timers'
 import { WebSocket, WebSocketServer, type RawData } from 'ws'
 import * as Y from 'yjs'
 import type { BenchNode, WorkerConfig } from './cluster-protocol.js'
+import { portOfMultiaddr } from './free-port.js'
 
 /** Transaction origin of updates that arrived from the mesh, so they are not sent on. */
 const FROM_MESH = Symbol('mesh')
-
-const portOf = (multiaddr: string): number => {
-  const match = /\/tcp\/(\d+)/.exec(multiaddr)
-  if (!match) throw new RangeError(`no tcp port in ${multiaddr}`)
-  return Number(match[1])
-}
 
 const bytesOf = (data: RawData): Uint8Array => (Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data)
 
 /** Starts a mesh node listening on the worker's port; `dial` connects it to the nodes before it. */
 export const startWsMeshNode = async (config: WorkerConfig): Promise<BenchNode> => {
-  const server = new WebSocketServer({ host: '127.0.0.1', port: portOf(config.listen) })
+  const server = new WebSocketServer({ host: '127.0.0.1', port: portOfMultiaddr(config.listen) })
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve)
     server.once('error', reject)
@@ -68,7 +63,7 @@ export const startWsMeshNode = async (config: WorkerConfig): Promise<BenchNode> 
         addresses.map(
           (address) =>
             new Promise<void>((resolve, reject) => {
-              const socket = new WebSocket(`ws://127.0.0.1:${portOf(address)}`)
+              const socket = new WebSocket(`ws://127.0.0.1:${portOfMultiaddr(address)}`)
               socket.once('open', () => {
                 attach(socket)
                 resolve()
