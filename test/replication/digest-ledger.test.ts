@@ -17,6 +17,17 @@ const writer = (client: number, writes: number): Y.Doc => {
 /** Copies what `from` holds into `to`. */
 const sync = (to: Y.Doc, from: Y.Doc): void => Y.applyUpdate(to, Y.encodeStateAsUpdate(from, Y.encodeStateVector(to)))
 
+/** Client 1's one write (`source`), and client 2's update that only deletes it (`deletion`). */
+const deletionOfClient1 = (): { source: Y.Doc; deletion: Uint8Array } => {
+  const source = writer(1, 1)
+  const deleter = new Y.Doc()
+  deleter.clientID = 2
+  sync(deleter, source)
+  const before = Y.encodeStateVector(deleter)
+  deleter.getMap('m').delete('k1')
+  return { source, deletion: Y.encodeStateAsUpdate(deleter, before) }
+}
+
 describe('the digest ledger', () => {
   it('names each newly seen range once per peer, never to a peer known to hold it, and only within its window', () => {
     const doc = new Y.Doc()
@@ -151,13 +162,7 @@ describe('range pulls', () => {
   })
 
   it('name the structs that pending deletions target', () => {
-    const source = writer(1, 1)
-    const deleter = new Y.Doc()
-    deleter.clientID = 2
-    sync(deleter, source)
-    const before = Y.encodeStateVector(deleter)
-    deleter.getMap('m').delete('k1')
-    const deletion = Y.encodeStateAsUpdate(deleter, before)
+    const { source, deletion } = deletionOfClient1()
     const replica = new Y.Doc()
     Y.applyUpdate(replica, deletion)
     expect(replica.store.pendingStructs).toBeNull()
@@ -173,17 +178,12 @@ describe('range pulls', () => {
     const replica = new Y.Doc()
     core.openDocument('world', replica)
     core.handle({ type: 'peerUp', peer: 'b' }, 0)
-    const source = writer(1, 1)
-    const deleter = new Y.Doc()
-    deleter.clientID = 2
-    sync(deleter, source)
-    const before = Y.encodeStateVector(deleter)
-    deleter.getMap('m').delete('k1')
+    const { deletion } = deletionOfClient1()
     const gossip = (update: Uint8Array, seq: number, at: number): WireMessage[] =>
       core
         .handle({ type: 'message', from: 'b', message: { type: 'gossip', doc: 'world', origin: 'b', seq, tree: 0, sentAt: at, update } }, at)
         .flatMap((command) => (command.type === 'send' && command.to === 'b' ? [command.frame] : []))
-    const sent = gossip(Y.encodeStateAsUpdate(deleter, before), 1, 1)
+    const sent = gossip(deletion, 1, 1)
     expect(sent.filter((frame) => frame.type === 'pull')).toEqual([{ type: 'pull', doc: 'world', ranges: [{ client: 1, from: 0, to: 1 }] }])
     // Never a whole-state-vector ask for it.
     expect(sent.filter((frame) => frame.type === 'sync')).toEqual([])
