@@ -19,6 +19,8 @@ export interface UpdateClocks {
   readonly deletes: ReadonlyMap<number, number>
 }
 
+const NO_DELETES: ReadonlyMap<number, number> = new Map()
+
 /**
  * Decodes a Yjs update fully before it may touch a document. Yjs integrates structs before it reads
  * the delete set, so a frame with valid structs and a garbled tail would half-apply; decoding first
@@ -53,7 +55,8 @@ export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks =>
     if (clock + struct.length > (to.get(client) ?? 0)) to.set(client, clock + struct.length)
   }
   for (const [client, first] of from) if (first > (needs.get(client) ?? 0)) needs.set(client, first)
-  const deletes = new Map<number, number>()
+  // Most updates delete nothing: they share one empty map instead of allocating their own.
+  let deletes: Map<number, number> | undefined
   for (const [client, ranges] of decoded.ds.clients) {
     if (!Number.isSafeInteger(client)) throw new InvalidUpdateError(doc, 'delete set with an invalid client')
     let end = 0
@@ -63,7 +66,7 @@ export const validateUpdate = (doc: string, update: Uint8Array): UpdateClocks =>
       }
       end = Math.max(end, range.clock + range.len)
     }
-    if (end > 0) deletes.set(client, end)
+    if (end > 0) (deletes ??= new Map()).set(client, end)
   }
-  return { needs, from, to, deletes }
+  return { needs, from, to, deletes: deletes ?? NO_DELETES }
 }
